@@ -1,0 +1,181 @@
+"""The routing MIP in matrix form, built from candidate arrays with no per-variable loop.
+
+Formulation (P candidate shipments p = (o, n), A arcs a = (p, line l), L lines)::
+
+    min   Σ_p F_p y_p + Σ_a c_a x_a + Σ_l pen_l u_l
+    s.t.  Σ_{a ∈ l} x_a + u_l = q_l                      every line l          (demand)
+          x_a − cap_a y_p ≤ 0                             every arc a of p      (link)
+          Σ_{a at (n, s)} x_a ≤ atp_{n,s}                 potentially binding   (stock)
+          Σ_{p at n} y_p ≤ order_capacity_n               potentially binding   (orders)
+          Σ_{a at n} x_a ≤ unit_capacity_n                potentially binding   (units)
+          Σ_{p of o} y_p ≤ 1                              allow_split = false   (split)
+          y ∈ {0, 1},  0 ≤ x_a ≤ cap_a,  0 ≤ u_l ≤ q_l,  x, u integer
+
+With y fixed the rest is a min-cost flow (line → (node, sku) → node), so x and u could be
+continuous; they are declared integer so that every back end returns integral units.
+Rows that can never bind (total candidate supply within the limit) are left out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from router.candidates import Candidates
+from router.data import BoolArray, FloatArray, IntArray, ProblemData
+
+ROW_KINDS = ("demand", "link", "stock", "orders", "units", "split")
+
+
+@dataclass(frozen=True, eq=False)
+class MipModel:
+    """``min c·v  s.t. row_lb ≤ A v ≤ row_ub, var_lb ≤ v ≤ var_ub`` with some v integral."""
+
+    c: FloatArray
+    A: sp.csr_matrix
+    row_lb: FloatArray
+    row_ub: FloatArray
+    var_lb: FloatArray
+    var_ub: FloatArray
+    integral: BoolArray
+    num_pairs: int
+    num_arcs: int
+    num_lines: int
+    row_kind: IntArray  # index into ROW_KINDS
+    row_ref: IntArray  # the line, arc, (n·S+s), node or order the row is about
+
+    @property
+    def num_vars(self) -> int:
+        return self.num_pairs + self.num_arcs + self.num_lines
+
+    def y(self, v: FloatArray) -> FloatArray:
+        return v[: self.num_pairs]
+
+    def x(self, v: FloatArray) -> FloatArray:
+        return v[self.num_pairs : self.num_pairs + self.num_arcs]
+
+    def u(self, v: FloatArray) -> FloatArray:
+        return v[self.num_pairs + self.num_arcs :]
+
+
+def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None) -> MipModel:
+    """The MIP over ``cand``; ``lines`` are the problem lines it covers (default: all)."""
+    line_ids = np.arange(data.num_lines) if lines is None else np.asarray(lines, dtype=np.int64)
+    L = line_ids.size
+    P, A_ = cand.num_pairs, cand.num_arcs
+    line_pos = np.full(data.num_lines, -1, dtype=np.int64)
+    line_pos[line_ids] = np.arange(L)
+    arc_l = line_pos[cand.arc_line]
+    if np.any(arc_l < 0):
+        raise ValueError("candidates reference lines outside the model")
+    yo, xo, uo = 0, P, P + A_
+    arc_node = cand.pair_node[cand.arc_pair]
+    arc_sku = data.line_sku[cand.arc_line]
+    S = data.num_skus
+
+    rows: list[IntArray] = []
+    cols: list[IntArray] = []
+    vals: list[FloatArray] = []
+    lb: list[FloatArray] = []
+    ub: list[FloatArray] = []
+    kind: list[IntArray] = []
+    ref: list[IntArray] = []
+    nrows = 0
+
+    def add(r: IntArray, c: IntArray, v: FloatArray, lo: FloatArray, hi: FloatArray,
+            k: int, rf: IntArray) -> None:
+        nonlocal nrows
+        rows.append(r + nrows)
+        cols.append(c)
+        vals.append(v)
+        lb.append(lo)
+        ub.append(hi)
+        kind.append(np.full(lo.size, k, dtype=np.int64))
+        ref.append(rf)
+        nrows += lo.size
+
+    qty = data.line_qty[line_ids].astype(np.float64)
+    # demand
+    add(np.concatenate([arc_l, np.arange(L)]),
+        np.concatenate([xo + np.arange(A_), uo + np.arange(L)]),
+        np.ones(A_ + L), qty, qty, 0, line_ids)
+    # link
+    ar = np.arange(A_)
+    add(np.concatenate([ar, ar]), np.concatenate([xo + ar, yo + cand.arc_pair]),
+        np.concatenate([np.ones(A_), -cand.arc_cap.astype(np.float64)]),
+        np.full(A_, -np.inf), np.zeros(A_), 1, ar)
+    # stock, only where candidate demand could exceed atp
+    key = arc_node * S + arc_sku
+    uk, inv = np.unique(key, return_inverse=True)
+    demand = np.bincount(inv, weights=cand.arc_cap, minlength=uk.size)
+    atp = data.atp[uk // S, uk % S]
+    bind = demand > atp
+    rid = np.cumsum(bind) - 1
+    sel = bind[inv]
+    add(rid[inv[sel]], xo + np.flatnonzero(sel), np.ones(int(sel.sum())),
+        np.full(int(bind.sum()), -np.inf), atp[bind].astype(np.float64), 2, uk[bind])
+    # order capacity
+    nodes_p, inv_p = np.unique(cand.pair_node, return_inverse=True)
+    count = np.bincount(inv_p, minlength=nodes_p.size)
+    capn = data.node_order_cap[nodes_p]
+    bind = count > capn
+    rid = np.cumsum(bind) - 1
+    sel = bind[inv_p]
+    add(rid[inv_p[sel]], yo + np.flatnonzero(sel), np.ones(int(sel.sum())),
+        np.full(int(bind.sum()), -np.inf), capn[bind].astype(np.float64), 3, nodes_p[bind])
+    # unit capacity
+    nodes_a, inv_a = np.unique(arc_node, return_inverse=True)
+    units = np.bincount(inv_a, weights=cand.arc_cap, minlength=nodes_a.size)
+    capu = data.node_unit_cap[nodes_a]
+    bind = units > capu
+    rid = np.cumsum(bind) - 1
+    sel = bind[inv_a]
+    add(rid[inv_a[sel]], xo + np.flatnonzero(sel), np.ones(int(sel.sum())),
+        np.full(int(bind.sum()), -np.inf), capu[bind].astype(np.float64), 4, nodes_a[bind])
+    # no split
+    ords_p, inv_o = np.unique(cand.pair_order, return_inverse=True)
+    npairs = np.bincount(inv_o, minlength=ords_p.size)
+    bind = (npairs > 1) & ~data.order_allow_split[ords_p]
+    rid = np.cumsum(bind) - 1
+    sel = bind[inv_o]
+    add(rid[inv_o[sel]], yo + np.flatnonzero(sel), np.ones(int(sel.sum())),
+        np.full(int(bind.sum()), -np.inf), np.ones(int(bind.sum())), 5, ords_p[bind])
+
+    n = P + A_ + L
+    A = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(nrows, n)
+    )
+    c = np.concatenate([cand.pair_fixed, cand.arc_unit, data.sku_penalty[data.line_sku[line_ids]]])
+    var_ub = np.concatenate([np.ones(P), cand.arc_cap.astype(np.float64), qty])
+    return MipModel(
+        c=c, A=A, row_lb=np.concatenate(lb), row_ub=np.concatenate(ub),
+        var_lb=np.zeros(n), var_ub=var_ub, integral=np.ones(n, dtype=bool),
+        num_pairs=P, num_arcs=A_, num_lines=L,
+        row_kind=np.concatenate(kind), row_ref=np.concatenate(ref),
+    )
+
+
+def vector_from_assignment(
+    model: MipModel, cand: Candidates, data: ProblemData, order: IntArray, node: IntArray,
+    sku: IntArray, qty: IntArray, lines: IntArray | None = None,
+) -> FloatArray | None:
+    """The variable vector of a known plan (for warm starts), or None if it leaves the model."""
+    v = np.zeros(model.num_vars)
+    arc_key = (cand.pair_order[cand.arc_pair] * data.num_nodes + cand.pair_node[cand.arc_pair]) \
+        * data.num_skus + data.line_sku[cand.arc_line]
+    lookup = {k: i for i, k in enumerate(arc_key.tolist())}
+    for o, n, s, q in zip(order.tolist(), node.tolist(), sku.tolist(), qty.tolist(), strict=True):
+        a = lookup.get((o * data.num_nodes + n) * data.num_skus + s)
+        if a is None:
+            return None
+        v[model.num_pairs + a] += q
+        v[cand.arc_pair[a]] = 1.0
+    line_ids = np.arange(data.num_lines) if lines is None else lines
+    shipped = np.zeros(model.num_lines)
+    pos = np.full(data.num_lines, -1)
+    pos[line_ids] = np.arange(line_ids.size)
+    np.add.at(shipped, pos[cand.arc_line], model.x(v))
+    v[model.num_pairs + model.num_arcs :] = data.line_qty[line_ids] - shipped
+    return v
