@@ -39,6 +39,7 @@ class SolveOutcome:
     bound: float | None
     seconds: float
     duals: FloatArray | None = None
+    reduced_costs: FloatArray | None = None
 
 
 def _params(solver: str, threads: int, gap: float) -> str:
@@ -98,14 +99,19 @@ def solve(
     values = np.asarray(solver.variable_values(), dtype=np.float64)
     objective = float(solver.objective_value())
     bound = _finite(solver.best_objective_bound())
-    duals = None
+    duals = rc = None
     optimal = st == mbh.SolveStatus.OPTIMAL
     if relax:
         bound = objective if optimal else None
-        duals = np.asarray(solver.dual_values(), dtype=np.float64) if optimal else None
+        if optimal:
+            duals = np.asarray(solver.dual_values(), dtype=np.float64)
+            rc = np.asarray(solver.reduced_costs(), dtype=np.float64)
+            if rc.size != values.size:
+                rc = model.c - model.A.T @ duals
     elif optimal and (bound is None or bound > objective):
         bound = objective
-    return SolveOutcome("optimal" if optimal else "feasible", values, objective, bound, seconds, duals)
+    status: OutcomeStatus = "optimal" if optimal else "feasible"
+    return SolveOutcome(status, values, objective, bound, seconds, duals, rc)
 
 
 def _finite(x: float | None) -> float | None:
@@ -130,7 +136,8 @@ def _solve_scipy(model: MipModel, *, time_limit: float, relax: bool, gap: float)
         duals = np.zeros(model.A.shape[0])
         duals[~eq] = res.ineqlin.marginals
         duals[eq] = res.eqlin.marginals
-        return SolveOutcome("optimal", res.x, float(res.fun), float(res.fun), seconds, duals)
+        rc = model.c - model.A.T @ duals
+        return SolveOutcome("optimal", res.x, float(res.fun), float(res.fun), seconds, duals, rc)
     res = so.milp(
         model.c,
         constraints=so.LinearConstraint(model.A, model.row_lb, model.row_ub),

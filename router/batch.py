@@ -1,8 +1,14 @@
 """The batch optimizer: an optimal plan for a whole problem, within a time limit.
 
-Data → candidates (pruned) → rule-based plan (warm start and fallback) → MIP in matrix
-form → back end → extract → price. Whatever happens in the back end, the answer is a
-valid plan: the better of the solver's and the baseline's, with the best proven bound.
+Pipeline (each step keeps a valid plan in hand, so a time limit never loses one):
+
+1. Data → candidates: every feasible (order, node) shipment, pruned with numpy.
+2. Rule-based plan: the first incumbent and the fallback.
+3. Small problems: the MIP directly (warm-started from the rule-based plan).
+4. Larger ones: LP relaxation (bound, duals, reduced costs) → rounding (fix what the LP
+   routes integrally, MIP on the rest) → reduced-cost fixing against that incumbent,
+   which removes most candidates without losing optimality → the exact MIP on what is
+   left, warm-started. The proven bound is the better of the LP's and the reduced MIP's.
 """
 
 from __future__ import annotations
@@ -13,81 +19,114 @@ import numpy as np
 
 from models import Problem, SolverInfo
 from router.assignment import Assignment
-from router.backends import SolveOutcome, solve
+from router.backends import solve
 from router.candidates import Candidates, build_candidates
 from router.check import assignment_violations
 from router.cost import price, total_cost
-from router.data import FloatArray, ProblemData
+from router.data import ProblemData
 from router.formulation import MipModel, build_mip, vector_from_assignment
 from router.greedy import route_greedy
+from router.relaxation import (
+    reduced_cost_filter,
+    round_relaxation,
+    solve_relaxation,
+    to_assignment,
+)
 from router.result import RoutingResult, SolveParams, Timings
 
+DIRECT_MIP_PAIRS = 4000
+"""Up to this many candidate shipments the MIP is solved directly; above, via the LP."""
 
-def assignment_from_vector(
-    data: ProblemData, cand: Candidates, model: MipModel, values: FloatArray
-) -> Assignment:
-    """Read units off the x variables (rounded; solvers return integral values ± tolerance)."""
-    x = np.rint(model.x(values)).astype(np.int64)
-    used = x > 0
-    return Assignment.from_rows(
-        cand.pair_order[cand.arc_pair[used]],
-        cand.pair_node[cand.arc_pair[used]],
-        data.line_sku[cand.arc_line[used]],
-        x[used],
-    )
+
+class _Best:
+    """The incumbent: the cheapest valid assignment seen so far."""
+
+    def __init__(self, data: ProblemData, a: Assignment) -> None:
+        self.data, self.a, self.cost = data, a, total_cost(data, a)
+
+    def offer(self, a: Assignment | None) -> bool:
+        if a is None or assignment_violations(self.data, a):
+            return False
+        cost = total_cost(self.data, a)
+        if cost < self.cost - 1e-9:
+            self.a, self.cost = a, cost
+            return True
+        return False
+
+
+def _hint(model: MipModel, cand: Candidates, data: ProblemData, a: Assignment) -> np.ndarray | None:
+    return vector_from_assignment(model, cand, data, a.order, a.node, a.sku, a.qty)
 
 
 def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) -> RoutingResult:
     """Least-cost plan for ``problem``; see the module docstring for the pipeline."""
     params = params or SolveParams()
     t0 = time.perf_counter()
+    deadline = t0 + params.time_limit
+
+    def left() -> float:
+        return max(deadline - time.perf_counter(), 0.05)
+
     data = problem if isinstance(problem, ProblemData) else ProblemData.from_problem(problem)
     cand = build_candidates(data)
     t1 = time.perf_counter()
-    base = route_greedy(data, cand)
-    base_cost = total_cost(data, base)
+    best = _Best(data, route_greedy(data, cand))
+    base_cost = best.cost
     t2 = time.perf_counter()
-
-    if cand.num_pairs == 0:  # nothing can be shipped: all unfilled is the only plan
-        return _result(data, base, base_cost, base_cost, "optimal", "none",
-                       Timings(t1 - t0, t2 - t1, total=time.perf_counter() - t0), params)
-
-    model = build_mip(data, cand)
-    hint = None
-    if params.warm_start:
-        hint = vector_from_assignment(model, cand, data, base.order, base.node, base.sku, base.qty)
-    t3 = time.perf_counter()
-    remaining = max(params.time_limit - (t3 - t0), 0.05)
-    outcome: SolveOutcome = solve(
-        model, params.backend, time_limit=remaining, hint=hint, threads=params.threads,
-        gap=params.rel_gap,
-    )
-    t4 = time.perf_counter()
-
-    best, best_cost = base, base_cost
-    if outcome.values is not None:
-        sol = assignment_from_vector(data, cand, model, outcome.values)
-        if not assignment_violations(data, sol):
-            sol_cost = total_cost(data, sol)
-            if sol_cost <= best_cost:
-                best, best_cost = sol, sol_cost
-    bound = outcome.bound
-    if bound is not None:
-        bound = min(bound, best_cost)
-    proven = bound is not None and best_cost - bound <= params.rel_gap * max(abs(best_cost), 1.0) + 1e-6
-    t5 = time.perf_counter()
-    timings = Timings(t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0)
-    stats = {
-        "pairs": float(cand.num_pairs), "arcs": float(cand.num_arcs),
-        "rows": float(model.A.shape[0]), "baseline_cost": base_cost,
+    stats: dict[str, float] = {
+        "pairs": float(cand.num_pairs), "arcs": float(cand.num_arcs), "baseline_cost": base_cost,
     }
-    return _result(data, best, best_cost, bound, "optimal" if proven else "feasible",
-                   params.backend, timings, params, stats)
+    if cand.num_pairs == 0:  # nothing can be shipped: all unfilled is the only plan
+        timings = Timings(t1 - t0, t2 - t1, total=time.perf_counter() - t0)
+        return _result(data, best.a, best.cost, best.cost, "optimal", "none", timings, stats)
+
+    bound: float | None = None
+    build_s = solve_s = 0.0
+    if cand.num_pairs > DIRECT_MIP_PAIRS:
+        tb = time.perf_counter()
+        full = build_mip(data, cand)
+        build_s += time.perf_counter() - tb
+        ts = time.perf_counter()
+        relax = solve_relaxation(full, left())
+        if relax is not None:
+            bound = relax.bound
+            stats["lp_bound"] = relax.bound
+            best.offer(round_relaxation(data, cand, relax, params.backend, left() / 2, params.threads))
+            stats["rounded_cost"] = best.cost
+            keep_pairs, keep_arcs = reduced_cost_filter(cand, relax, best.cost)
+            cand = cand.subset(keep_pairs, keep_arcs)
+            stats["pairs_after_fixing"] = float(cand.num_pairs)
+        solve_s += time.perf_counter() - ts
+
+    tb = time.perf_counter()
+    model = build_mip(data, cand)
+    hint = _hint(model, cand, data, best.a) if params.warm_start else None
+    build_s += time.perf_counter() - tb
+    ts = time.perf_counter()
+    outcome = solve(model, params.backend, time_limit=left(), hint=hint, threads=params.threads,
+                    gap=params.rel_gap)
+    solve_s += time.perf_counter() - ts
+    te = time.perf_counter()
+    if outcome.values is not None:
+        best.offer(to_assignment(data, cand, model.x(outcome.values)))
+    # The reduced model's bound holds for the full problem only below the incumbent that
+    # justified the fixing, hence the min; the LP bound holds everywhere.
+    if outcome.bound is not None:
+        mip_bound = min(outcome.bound, best.cost)
+        bound = mip_bound if bound is None else max(bound, mip_bound)
+    if bound is not None:
+        bound = min(bound, best.cost)
+    proven = bound is not None and best.cost - bound <= params.rel_gap * max(abs(best.cost), 1.0) + 1e-6
+    t5 = time.perf_counter()
+    stats["rows"] = float(model.A.shape[0])
+    timings = Timings(t1 - t0, t2 - t1, build_s, solve_s, t5 - te, t5 - t0)
+    return _result(data, best.a, best.cost, bound, "optimal" if proven else "feasible",
+                   params.backend, timings, stats)
 
 
 def _result(
     data: ProblemData, a: Assignment, cost: float, bound: float | None, status: str,
-    backend: str, timings: Timings, params: SolveParams, stats: dict[str, float] | None = None,
+    backend: str, timings: Timings, stats: dict[str, float],
 ) -> RoutingResult:
     gap = None if bound is None else max(0.0, cost - bound) / max(abs(cost), 1e-9)
     info = SolverInfo(
@@ -96,4 +135,4 @@ def _result(
     )
     plan = price(data, a, info)
     return RoutingResult(plan, a, status, cost, bound, info.name, timings,  # type: ignore[arg-type]
-                         stats or {})
+                         stats)

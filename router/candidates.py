@@ -52,10 +52,15 @@ class Candidates:
     def arc_node(self) -> IntArray:
         return self.pair_node[self.arc_pair]
 
-    def subset(self, keep_pairs: BoolArray) -> Candidates:
-        """The candidates restricted to some pairs (and their arcs), reindexed."""
+    def subset(self, keep_pairs: BoolArray, keep_arcs: BoolArray | None = None) -> Candidates:
+        """The candidates restricted to some pairs and arcs, reindexed.
+
+        A pair left without arcs is dropped too (a shipment needs at least one unit).
+        """
+        keep_arcs = keep_pairs[self.arc_pair] & (True if keep_arcs is None else keep_arcs)
+        keep_pairs = keep_pairs & (np.bincount(self.arc_pair[keep_arcs],
+                                               minlength=self.num_pairs) > 0)
         new_index = np.cumsum(keep_pairs) - 1
-        keep_arcs = keep_pairs[self.arc_pair]
         return Candidates(
             self.pair_order[keep_pairs], self.pair_node[keep_pairs], self.pair_fixed[keep_pairs],
             self.pair_per_kg[keep_pairs], self.pair_distance[keep_pairs],

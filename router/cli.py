@@ -1,0 +1,227 @@
+"""``router``: route, check, generate and demo from the command line.
+
+Exit codes: 0 success, 1 a checked plan is invalid, 2 bad input (named errors on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from models import BadInput, FieldError, Plan, Problem, parse_problem
+from models.errors import from_validation_error
+from router.batch import optimize
+from router.check import check_plan
+from router.cost import shipment_table, total_cost
+from router.data import ProblemData
+from router.greedy import route_greedy
+from router.result import RoutingResult, SolveParams
+
+EXIT_INVALID = 1
+EXIT_BAD_INPUT = 2
+
+
+def _read_json(path: str, what: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BadInput([FieldError(what, f"cannot read {path}: {exc.strerror or exc}")]) from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadInput(
+            [FieldError(what, f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+        ) from exc
+
+
+def load_problem(path: str) -> Problem:
+    return parse_problem(_read_json(path, "problem"))
+
+
+def load_plan(path: str) -> Plan:
+    try:
+        return Plan.model_validate(_read_json(path, "plan"))
+    except ValidationError as exc:
+        raise BadInput(from_validation_error(exc, ("plan",))) from exc
+
+
+def _write(doc: Any, out: str | None) -> None:
+    text = json.dumps(doc, indent=1, ensure_ascii=False)
+    if out in (None, "-"):
+        sys.stdout.write(text + "\n")
+    else:
+        Path(out).write_text(text + "\n", encoding="utf-8")
+
+
+def _params(args: argparse.Namespace, problem: Problem) -> SolveParams:
+    limit = args.time_limit if args.time_limit is not None else problem.options.time_limit_s
+    return SolveParams(backend=args.backend, time_limit=limit, threads=args.threads)
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    problem = load_problem(args.problem)
+    result = optimize(problem, _params(args, problem))
+    _write(result.plan.model_dump(mode="json"), args.output)
+    print(_status_line(result), file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    problem = load_problem(args.problem)
+    plan = load_plan(args.plan)
+    report = check_plan(ProblemData.from_problem(problem), plan)
+    cost = report.repriced.cost
+    assert cost is not None
+    summary = {
+        "valid": report.valid,
+        "violations": [
+            {"cause": v.cause, "order_id": v.order_id, "node": v.node, "sku": v.sku,
+             "message": v.message}
+            for v in report.violations
+        ],
+        "cost": cost.model_dump(),
+    }
+    _write(summary, args.output)
+    for v in report.violations:
+        print(str(v), file=sys.stderr)
+    return 0 if report.valid else EXIT_INVALID
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from router.generate import generate
+
+    doc = generate(args.network, args.orders, args.seed)
+    parse_problem(doc)  # the generator must speak the contract
+    _write(doc, args.output)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from router.generate import generate
+
+    console = Console()
+    with console.status(f"Generating a day of {args.orders} orders on the {args.network} network"):
+        problem = parse_problem(generate(args.network, args.orders, args.seed))
+        data = ProblemData.from_problem(problem)
+    with console.status("Routing (rule-based peer, then the optimizer)"):
+        base = route_greedy(data)
+        base_cost = total_cost(data, base)
+        result = optimize(data, SolveParams(backend=args.backend, time_limit=args.time_limit,
+                                            threads=args.threads))
+    table = Table(title=f"{args.network.upper()} demo day: {data.num_orders} orders, "
+                  f"{data.num_nodes} nodes, {data.num_skus} skus")
+    table.add_column("")
+    table.add_column("rule-based", justify="right")
+    table.add_column("optimized", justify="right")
+    rows_b, rows_o = summarize(data, base), summarize(data, result.assignment)
+    for key, label, fmt in _SUMMARY_ROWS:
+        table.add_row(label, fmt.format(rows_b[key]), fmt.format(rows_o[key]))
+    console.print(table)
+    saving = (base_cost - result.cost) / base_cost * 100 if base_cost else 0.0
+    console.print(f"Saving vs rule-based: [bold]{saving:.2f}%[/]  ·  {_status_line(result)}")
+    if args.output:
+        _write(result.plan.model_dump(mode="json"), args.output)
+    return 0
+
+
+_SUMMARY_ROWS = [
+    ("total", "total cost", "{:,.2f}"),
+    ("shipping", "  shipping", "{:,.2f}"),
+    ("handling", "  handling", "{:,.2f}"),
+    ("penalty", "  unfilled penalty", "{:,.2f}"),
+    ("split_rate", "split-shipment rate", "{:.1%}"),
+    ("store_share", "units from stores", "{:.1%}"),
+    ("warehouse_share", "units from warehouses", "{:.1%}"),
+    ("unfilled_units", "unfilled units", "{:,.0f}"),
+]
+
+
+def summarize(data: ProblemData, a: Any) -> dict[str, float]:
+    """Cost split, split rate, store vs warehouse share and unfilled units of an assignment."""
+    t = shipment_table(data, a)
+    shipped = a.shipped_per_line(data)
+    unfilled = data.line_qty - shipped
+    units = max(int(a.qty.sum()), 1)
+    store_units = int(a.qty[data.node_is_store[a.node]].sum())
+    per_order = np.bincount(t.order, minlength=data.num_orders)
+    served = max(int((per_order > 0).sum()), 1)
+    penalty = float(np.dot(unfilled, data.sku_penalty[data.line_sku]))
+    return {
+        "total": float(t.handling.sum() + t.shipping.sum()) + penalty,
+        "shipping": float(t.shipping.sum()),
+        "handling": float(t.handling.sum()),
+        "penalty": penalty,
+        "split_rate": float((per_order > 1).sum()) / served,
+        "store_share": store_units / units,
+        "warehouse_share": (units - store_units) / units if a.qty.size else 0.0,
+        "unfilled_units": float(unfilled.sum()),
+    }
+
+
+def _status_line(result: RoutingResult) -> str:
+    bound = "none" if result.bound is None else f"{result.bound:,.2f}"
+    gap = "" if result.gap is None else f", gap {result.gap:.4%}"
+    return (f"{result.status}: cost {result.cost:,.2f}, bound {bound}{gap}, "
+            f"{result.timings.total:.2f} s ({result.solver})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="router", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def solver_args(p: argparse.ArgumentParser, limit: float | None) -> None:
+        p.add_argument("--time-limit", type=float, default=limit, metavar="S",
+                       help="seconds for the optimizer (default: the problem's options)")
+        p.add_argument("--backend", choices=["highs", "scip", "cpsat", "scipy"], default="highs")
+        p.add_argument("--threads", type=int, default=1)
+
+    p = sub.add_parser("route", help="route a problem file and write the plan")
+    p.add_argument("problem", help="problem JSON (contract form), or - for stdin")
+    p.add_argument("-o", "--output", help="plan JSON to write (default: stdout)")
+    solver_args(p, None)
+    p.set_defaults(func=cmd_route)
+
+    p = sub.add_parser("check", help="validate and price a plan; exit 1 when invalid")
+    p.add_argument("problem")
+    p.add_argument("plan")
+    p.add_argument("-o", "--output", help="report JSON to write (default: stdout)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("generate", help="generate a demo problem from real cities")
+    p.add_argument("--network", choices=["vn", "us"], default="vn")
+    p.add_argument("--orders", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", help="problem JSON to write (default: stdout)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("demo", help="route a generated day and print a summary")
+    p.add_argument("--network", choices=["vn", "us"], default="vn")
+    p.add_argument("--orders", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("-o", "--output", help="also write the plan JSON here")
+    solver_args(p, 20.0)
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BadInput as exc:
+        for err in exc.errors:
+            print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""LP relaxation of the routing MIP: a proven bound, a rounded plan, and reduced-cost fixing.
+
+On realistic instances the LP optimum is integral for almost every order: orders only
+interact through the stock and capacity they share. So the LP gives (1) a lower bound,
+(2) a plan by fixing every order the LP already routes integrally and solving a small MIP
+for the rest on the stock and capacity left, and (3) reduced costs that prove most
+candidate shipments can never appear in a plan cheaper than that one: for any feasible
+point ``v``, ``c·v ≥ z_LP + Σ_j d_j (v_j − lb_j)`` over variables at their lower bound,
+so a shipment whose ``d_y + min_a d_x`` exceeds ``UB − z_LP`` is dropped without loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from router.assignment import Assignment
+from router.backends import Backend, SolveOutcome, solve
+from router.candidates import Candidates, build_candidates
+from router.data import BoolArray, FloatArray, ProblemData
+from router.formulation import MipModel, build_mip
+
+INTEGRAL_TOL = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class Relaxation:
+    model: MipModel
+    outcome: SolveOutcome
+
+    @property
+    def bound(self) -> float:
+        assert self.outcome.objective is not None
+        return self.outcome.objective
+
+    @property
+    def values(self) -> FloatArray:
+        assert self.outcome.values is not None
+        return self.outcome.values
+
+
+def solve_relaxation(model: MipModel, time_limit: float) -> Relaxation | None:
+    """The LP optimum with duals and reduced costs, or None if not solved in time."""
+    out = solve(model, "glop", relax=True, time_limit=time_limit)
+    if out.status != "optimal" or out.values is None:
+        return None
+    return Relaxation(model, out)
+
+
+def to_assignment(data: ProblemData, cand: Candidates, x: FloatArray) -> Assignment:
+    xi = np.rint(x).astype(np.int64)
+    used = xi > 0
+    return Assignment.from_rows(
+        cand.pair_order[cand.arc_pair[used]], cand.pair_node[cand.arc_pair[used]],
+        data.line_sku[cand.arc_line[used]], xi[used],
+    )
+
+
+def residual(data: ProblemData, a: Assignment) -> ProblemData:
+    """The problem data with the stock and capacity ``a`` uses taken away."""
+    atp = data.atp.copy()
+    np.subtract.at(atp, (a.node, a.sku), a.qty)
+    ships = np.unique(a.order * data.num_nodes + a.node) % data.num_nodes if len(a) else a.node
+    ocap = data.node_order_cap - np.bincount(ships, minlength=data.num_nodes)
+    ucap = data.node_unit_cap - np.bincount(a.node, weights=a.qty, minlength=data.num_nodes).astype(
+        np.int64
+    )
+    return dataclasses.replace(data, atp=atp, node_order_cap=ocap, node_unit_cap=ucap)
+
+
+def round_relaxation(
+    data: ProblemData, cand: Candidates, relax: Relaxation, backend: Backend, time_limit: float,
+    threads: int = 1,
+) -> Assignment | None:
+    """Fix the orders the LP routes integrally; solve a MIP for the rest on what is left."""
+    model, v = relax.model, relax.values
+    y, x = model.y(v), model.x(v)
+    frac_pair = np.abs(y - np.rint(y)) > INTEGRAL_TOL
+    frac_arc = np.abs(x - np.rint(x)) > INTEGRAL_TOL
+    u = model.u(v)
+    frac_line = np.abs(u - np.rint(u)) > INTEGRAL_TOL
+    loose = np.zeros(data.num_orders, dtype=bool)
+    loose[cand.pair_order[frac_pair]] = True
+    loose[cand.pair_order[cand.arc_pair[frac_arc]]] = True
+    loose[data.line_order[frac_line]] = True  # model covers all lines here
+    fixed_arc = ~loose[cand.pair_order[cand.arc_pair]]
+    xf = np.where(fixed_arc, x, 0.0)
+    fixed = to_assignment(data, cand, xf)
+    rest = np.flatnonzero(loose)
+    if rest.size == 0:
+        return fixed
+    left = residual(data, fixed)
+    sub_cand = build_candidates(left, rest)
+    if sub_cand.num_pairs == 0:
+        return fixed
+    lines = np.concatenate(
+        [np.arange(data.order_line_start[o], data.order_line_start[o + 1]) for o in rest]
+    )
+    sub = build_mip(left, sub_cand, lines)
+    out = solve(sub, backend, time_limit=time_limit, threads=threads, gap=1e-6)
+    if out.values is None:
+        return None
+    extra = to_assignment(data, sub_cand, sub.x(out.values))
+    return Assignment.from_rows(
+        np.concatenate([fixed.order, extra.order]), np.concatenate([fixed.node, extra.node]),
+        np.concatenate([fixed.sku, extra.sku]), np.concatenate([fixed.qty, extra.qty]),
+    )
+
+
+def reduced_cost_filter(
+    cand: Candidates, relax: Relaxation, upper: float, eps: float = 1e-6
+) -> tuple[BoolArray, BoolArray]:
+    """Pairs and arcs that may be used by a plan cheaper than ``upper``; no others can."""
+    model, out = relax.model, relax.outcome
+    assert out.reduced_costs is not None
+    d = out.reduced_costs
+    v = relax.values
+    dy = np.maximum(model.y(d), 0.0)
+    dx = np.maximum(model.x(d), 0.0)
+    min_dx = np.full(cand.num_pairs, np.inf)
+    np.minimum.at(min_dx, cand.arc_pair, dx)
+    min_dx[~np.isfinite(min_dx)] = 0.0
+    slack = upper - relax.bound + eps * max(abs(upper), 1.0)
+    keep_pairs = (model.y(v) > INTEGRAL_TOL) | (dy + min_dx <= slack)
+    keep_arcs = (model.x(v) > INTEGRAL_TOL) | (dx + dy[cand.arc_pair] <= slack)
+    return keep_pairs, keep_arcs
