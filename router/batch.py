@@ -5,7 +5,9 @@ Pipeline (each step keeps a valid plan in hand, so a time limit never loses one)
 1. Data → candidates: every feasible (order, node) shipment, pruned with numpy.
 2. Rule-based plan: the first incumbent and the fallback.
 3. Small problems: the MIP directly (warm-started from the rule-based plan).
-4. Larger ones: LP relaxation (bound, duals, reduced costs) → rounding (fix what the LP
+4. Larger ones: LP relaxation by column generation (each order starts with its few most
+   promising nodes; columns priced out with the duals over all candidates, so the
+   bound holds for the full problem) → rounding (fix what the LP
    routes integrally, MIP on the rest) → reduced-cost fixing against that incumbent,
    which removes most candidates without losing optimality → the exact MIP on what is
    left, warm-started. The proven bound is the better of the LP's and the reduced MIP's.
@@ -27,15 +29,18 @@ from router.data import ProblemData
 from router.formulation import MipModel, build_mip, vector_from_assignment
 from router.greedy import route_greedy
 from router.relaxation import (
+    column_generation,
+    initial_columns,
     reduced_cost_filter,
     round_relaxation,
-    solve_relaxation,
     to_assignment,
 )
 from router.result import RoutingResult, SolveParams, Timings
 
 DIRECT_MIP_PAIRS = 4000
 """Up to this many candidate shipments the MIP is solved directly; above, via the LP."""
+INITIAL_COLUMNS = 8
+"""Shipments per order in the first restricted LP of column generation."""
 
 
 class _Best:
@@ -81,20 +86,24 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         return _result(data, best.a, best.cost, best.cost, "optimal", "none", timings, stats)
 
     bound: float | None = None
+    mip_bound_valid = True  # does the final MIP's bound hold for the full problem?
     build_s = solve_s = 0.0
     if cand.num_pairs > DIRECT_MIP_PAIRS:
-        tb = time.perf_counter()
-        full = build_mip(data, cand)
-        build_s += time.perf_counter() - tb
         ts = time.perf_counter()
-        relax = solve_relaxation(full, left())
-        if relax is not None:
-            bound = relax.bound
-            stats["lp_bound"] = relax.bound
-            best.offer(round_relaxation(data, cand, relax, params.backend, left() / 2, params.threads))
+        keep0 = initial_columns(data, cand, INITIAL_COLUMNS, must=best.a)
+        cg = column_generation(data, cand, keep0, left() * 0.35)
+        if cg is not None:
+            bound = cg.bound
+            relax = cg.relax
+            stats.update(lp_bound=cg.bound, lp_rounds=float(cg.rounds),
+                         lp_columns=float(cg.cand.num_pairs))
+            best.offer(round_relaxation(data, cg.cand, relax, params.backend, left() * 0.5,
+                                        params.threads))
             stats["rounded_cost"] = best.cost
-            keep_pairs, keep_arcs = reduced_cost_filter(cand, relax, best.cost)
-            cand = cand.subset(keep_pairs, keep_arcs)
+            keep_pairs, keep_arcs = reduced_cost_filter(cg.cand, relax, best.cost)
+            slack = best.cost - relax.bound
+            mip_bound_valid = bool(np.all(cg.full_rc[~cg.keep] > slack))
+            cand = cg.cand.subset(keep_pairs, keep_arcs)
             stats["pairs_after_fixing"] = float(cand.num_pairs)
         solve_s += time.perf_counter() - ts
 
@@ -111,7 +120,7 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         best.offer(to_assignment(data, cand, model.x(outcome.values)))
     # The reduced model's bound holds for the full problem only below the incumbent that
     # justified the fixing, hence the min; the LP bound holds everywhere.
-    if outcome.bound is not None:
+    if outcome.bound is not None and mip_bound_valid:
         mip_bound = min(outcome.bound, best.cost)
         bound = mip_bound if bound is None else max(bound, mip_bound)
     if bound is not None:

@@ -105,7 +105,7 @@ NETWORKS: dict[str, Network] = {
             RateBandSpec(2600.0, 11.5, 1.05, 4),
             RateBandSpec(None, 14.0, 1.30, 5),
         ),
-        store_assortment=0.12,
+        store_assortment=0.10,
         metro_radius_km=20.0,
         stores_per_metro=4,
         excluded_admin1=("AK", "HI"),
@@ -177,7 +177,7 @@ def _country_cities(country: str, excluded_admin1: tuple[str, ...]) -> _Cities:
     rows.sort(key=lambda c: (-int(c["population"]), int(c["geonameid"])))
 
     def frozen(values: list[Any], dtype: type) -> Any:
-        arr = np.asarray(values, dtype=dtype)
+        arr: np.ndarray[Any, Any] = np.asarray(values, dtype=dtype)
         arr.setflags(write=False)
         return arr
 
@@ -232,9 +232,10 @@ def _sites(network: str, stores: int) -> _Sites:
         taken_lat.append(float(cities.lat[i]))
         taken_lon.append(float(cities.lon[i]))
     if len(chosen) < stores:  # not enough distinct metros: fill with the largest skipped towns
-        rest = skipped + [i for i in range(n) if not is_wh[i] and i not in set(chosen + skipped)]
+        seen = set(chosen) | set(skipped)
+        rest = skipped + [i for i in range(n) if not is_wh[i] and i not in seen]
         chosen += rest[: stores - len(chosen)]
-    store_idx = np.array(sorted(chosen, key=lambda i: i), dtype=np.int64)
+    store_idx = np.array(sorted(chosen), dtype=np.int64)
 
     d_all = _haversine_km(
         cities.lat[:, None], cities.lon[:, None], cities.lat[wh][None, :], cities.lon[wh][None, :]
@@ -242,7 +243,8 @@ def _sites(network: str, stores: int) -> _Sites:
     nearest = np.argmin(d_all, axis=1)
     share = np.bincount(nearest, weights=cities.pop, minlength=len(wh))
     share = share / share.sum()
-    for arr in (wh, store_idx, share):
+    frozen_arrays: tuple[np.ndarray[Any, Any], ...] = (wh, store_idx, share)
+    for arr in frozen_arrays:
         arr.setflags(write=False)
     return _Sites(cities=cities, warehouse_idx=wh, store_idx=store_idx, warehouse_share=share)
 
@@ -477,8 +479,8 @@ def _make_inventory(
     # Forecast = what the planner expected (popularity) blended with what happened, plus noise.
     expected = popularity * float(demand.sum())
     forecast = 0.5 * expected + 0.5 * demand
-    cover = np.exp(rng.normal(np.log(1.4), 0.45, n_skus))
-    wh_total = forecast * cover * 0.9
+    cover = np.exp(rng.normal(np.log(1.1), 0.45, n_skus))
+    wh_total = forecast * cover
 
     hold = rng.random((n_wh, n_skus)) < 0.85
     tilt = sites.warehouse_share[:, None] * rng.gamma(4.0, 0.25, (n_wh, n_skus))
@@ -486,11 +488,9 @@ def _make_inventory(
     hold[np.argmax(tilt, axis=0)[orphan], np.flatnonzero(orphan)] = True
     tilt = np.where(hold, tilt, 0.0)
     tilt /= tilt.sum(axis=0, keepdims=True)
-    min_depth = rng.integers(2, 8, (n_wh, n_skus))
+    min_depth = rng.integers(0, 3, (n_wh, n_skus))
     wh_on_hand = np.where(hold, rng.poisson(wh_total[None, :] * tilt) + min_depth, 0)
-    wh_reserved = np.where(
-        rng.random((n_wh, n_skus)) < 0.15, rng.binomial(wh_on_hand, 0.08), 0
-    )
+    wh_reserved = np.where(rng.random((n_wh, n_skus)) < 0.15, rng.binomial(wh_on_hand, 0.08), 0)
     wh_safety = np.zeros_like(wh_on_hand)
 
     rel = popularity**0.4

@@ -126,3 +126,104 @@ def reduced_cost_filter(
     keep_pairs = (model.y(v) > INTEGRAL_TOL) | (dy + min_dx <= slack)
     keep_arcs = (model.x(v) > INTEGRAL_TOL) | (dx + dy[cand.arc_pair] <= slack)
     return keep_pairs, keep_arcs
+
+
+def initial_columns(
+    data: ProblemData, cand: Candidates, per_order: int, must: Assignment | None = None
+) -> BoolArray:
+    """A small starting set of shipments: each order's ``per_order`` most promising nodes.
+
+    A node's promise for an order is its fixed cost plus, for each line it stocks, the
+    per-unit cost minus the unfilled penalty it saves; ``must`` adds the pairs of a known
+    plan so that it stays representable (warm start).
+    """
+    saving = (cand.arc_unit - data.sku_penalty[data.line_sku[cand.arc_line]]) * cand.arc_cap
+    score = cand.pair_fixed + np.bincount(cand.arc_pair, weights=saving, minlength=cand.num_pairs)
+    order = np.lexsort((score, cand.pair_order))
+    sorted_orders = cand.pair_order[order]
+    first = np.searchsorted(sorted_orders, sorted_orders, side="left")
+    rank = np.arange(order.size) - first
+    keep = np.zeros(cand.num_pairs, dtype=bool)
+    keep[order[rank < per_order]] = True
+    if must is not None and len(must):
+        key = cand.pair_order * data.num_nodes + cand.pair_node
+        keep |= np.isin(key, must.order * data.num_nodes + must.node)
+    return keep
+
+
+def pair_reduced_costs(data: ProblemData, cand: Candidates, relax: Relaxation) -> FloatArray:
+    """Least reduced cost of each candidate shipment (column) under the LP's duals.
+
+    With duals π (demand), λ (stock), μ (order capacity), ν (unit capacity), σ (split),
+    and the link duals chosen at their best, a shipment's column prices at
+    ``F − μ_n − σ_o + Σ_a cap_a · min(0, c_a − π_l − λ_ns − ν_n)``. If every column
+    prices ≥ 0 the restricted LP is optimal for the full candidate set; either way
+    ``z_R + Σ_p min(0, rc_p)`` is a proven lower bound (Lagrangian, since y ≤ 1).
+    """
+    model, duals = relax.model, relax.outcome.duals
+    assert duals is not None
+    S = data.num_skus
+    pi = np.zeros(data.num_lines)
+    lam = np.zeros(data.num_nodes * S)
+    mu = np.zeros(data.num_nodes)
+    nu = np.zeros(data.num_nodes)
+    sigma = np.zeros(data.num_orders)
+    for kind, target in ((0, pi), (2, lam), (3, mu), (4, nu), (5, sigma)):
+        rows = model.row_kind == kind
+        target[model.row_ref[rows]] = duals[rows]
+    arc_node = cand.pair_node[cand.arc_pair]
+    rc_x = (cand.arc_unit - pi[cand.arc_line] - lam[arc_node * S + data.line_sku[cand.arc_line]]
+            - nu[arc_node])
+    rc_y = cand.pair_fixed - mu[cand.pair_node] - sigma[cand.pair_order]
+    return rc_y + np.bincount(
+        cand.arc_pair, weights=cand.arc_cap * np.minimum(rc_x, 0.0), minlength=cand.num_pairs
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class ColumnGeneration:
+    """Restricted candidates, their LP, and a bound valid for the full candidate set."""
+
+    keep: BoolArray  # over the full candidates
+    cand: Candidates  # the restricted candidates
+    relax: Relaxation
+    bound: float
+    full_rc: FloatArray  # per full pair
+    converged: bool
+    rounds: int
+
+
+def column_generation(
+    data: ProblemData, cand: Candidates, keep: BoolArray, deadline_s: float,
+    add_per_order: int = 5, max_rounds: int = 30,
+) -> ColumnGeneration | None:
+    """Solve the LP over all of ``cand`` while only ever building it over a subset."""
+    import time
+
+    start = time.perf_counter()
+    keep = keep.copy()
+    last: ColumnGeneration | None = None
+    for rnd in range(1, max_rounds + 1):
+        sub = cand.subset(keep)
+        model = build_mip(data, sub)
+        remaining = deadline_s - (time.perf_counter() - start)
+        relax = solve_relaxation(model, max(remaining, 0.05)) if remaining > 0 or not last else None
+        if relax is None:
+            return last
+        rc = pair_reduced_costs(data, cand, relax)
+        rc_out = np.where(keep, 0.0, np.minimum(rc, 0.0))
+        bound = relax.bound + float(rc_out.sum())
+        if last is not None:  # every round's Lagrangian bound is valid: keep the best
+            bound = max(bound, last.bound)
+        tol = 1e-7 * max(abs(relax.bound), 1.0)
+        negative = rc_out < -tol
+        last = ColumnGeneration(keep.copy(), sub, relax, bound, rc, not negative.any(), rnd)
+        if not negative.any() or time.perf_counter() - start > deadline_s:
+            return last
+        # add each order's most negative columns
+        idx = np.flatnonzero(negative)
+        order = idx[np.lexsort((rc[idx], cand.pair_order[idx]))]
+        so = cand.pair_order[order]
+        rank = np.arange(order.size) - np.searchsorted(so, so, side="left")
+        keep[order[rank < add_per_order]] = True
+    return last

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from models import Plan, SolverStatus
 from router.assignment import Assignment
