@@ -42,7 +42,9 @@ def format_path(loc: Iterable[str | int]) -> str:
     return out
 
 
-def from_validation_error(exc: ValidationError, prefix: Sequence[str | int] = ()) -> list[FieldError]:
+def from_validation_error(
+    exc: ValidationError, prefix: Sequence[str | int] = ()
+) -> list[FieldError]:
     """Convert pydantic's errors to ours, with a readable message for each."""
     errors = []
     for err in exc.errors(include_url=False):

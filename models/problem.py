@@ -266,7 +266,11 @@ def parse_problem(data: Any) -> Problem:
                 if isinstance(item, dict) and isinstance(item.get("id"), str):
                     malformed[section].add(item["id"])
     errors += reference_errors(
-        good["nodes"], good["skus"], good["rates"], good["inventory"], good["orders"],
+        good["nodes"],
+        good["skus"],
+        good["rates"],
+        good["inventory"],
+        good["orders"],
         positions=positions,
         malformed_ids=malformed,
     )

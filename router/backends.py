@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import scipy.optimize as so
@@ -67,9 +67,8 @@ def solve(
         return _solve_scipy(model, time_limit=time_limit, relax=relax, gap=gap)
     start = time.perf_counter()
     helper = mbh.ModelBuilderHelper()
-    helper.fill_model_from_sparse_data(
-        model.var_lb, model.var_ub, model.c, model.row_lb, model.row_ub, model.A
-    )
+    fill: Any = helper.fill_model_from_sparse_data  # ortools' stubs misspell numpy arrays
+    fill(model.var_lb, model.var_ub, model.c, model.row_lb, model.row_ub, model.A)
     if not relax:
         for i in np.flatnonzero(model.integral).tolist():
             helper.set_var_integrality(i, True)
@@ -92,7 +91,10 @@ def solve(
     if st == mbh.SolveStatus.INFEASIBLE:
         return SolveOutcome("infeasible", None, None, None, seconds)
     if st not in (mbh.SolveStatus.OPTIMAL, mbh.SolveStatus.FEASIBLE):
-        if st in (mbh.SolveStatus.NOT_SOLVED, mbh.SolveStatus.UNKNOWN_STATUS) or not solver.has_solution():
+        if (
+            st in (mbh.SolveStatus.NOT_SOLVED, mbh.SolveStatus.UNKNOWN_STATUS)
+            or not solver.has_solution()
+        ):
             bound = solver.best_objective_bound() if solver.has_response() else None
             return SolveOutcome("no_solution", None, None, _finite(bound), seconds)
         raise SolverFailure(f"{name}: {st.name} {solver.status_string()}")
@@ -125,10 +127,13 @@ def _solve_scipy(model: MipModel, *, time_limit: float, relax: bool, gap: float)
         eq = model.row_lb == model.row_ub
         res = so.linprog(
             model.c,
-            A_ub=model.A[~eq], b_ub=model.row_ub[~eq],
-            A_eq=model.A[eq], b_eq=model.row_ub[eq],
+            A_ub=model.A[~eq],
+            b_ub=model.row_ub[~eq],
+            A_eq=model.A[eq],
+            b_eq=model.row_ub[eq],
             bounds=np.stack([model.var_lb, model.var_ub], axis=1),
-            method="highs", options={"time_limit": time_limit},
+            method="highs",
+            options={"time_limit": time_limit},
         )
         seconds = time.perf_counter() - start
         if res.status != 0:

@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from models import Problem, SolverInfo
+from models import Problem, SolverInfo, SolverStatus
 from router.assignment import Assignment
 from router.backends import solve
 from router.candidates import Candidates, build_candidates
@@ -79,7 +79,9 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     base_cost = best.cost
     t2 = time.perf_counter()
     stats: dict[str, float] = {
-        "pairs": float(cand.num_pairs), "arcs": float(cand.num_arcs), "baseline_cost": base_cost,
+        "pairs": float(cand.num_pairs),
+        "arcs": float(cand.num_arcs),
+        "baseline_cost": base_cost,
     }
     if cand.num_pairs == 0:  # nothing can be shipped: all unfilled is the only plan
         timings = Timings(t1 - t0, t2 - t1, total=time.perf_counter() - t0)
@@ -95,10 +97,12 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         if cg is not None:
             bound = cg.bound
             relax = cg.relax
-            stats.update(lp_bound=cg.bound, lp_rounds=float(cg.rounds),
-                         lp_columns=float(cg.cand.num_pairs))
-            best.offer(round_relaxation(data, cg.cand, relax, params.backend, left() * 0.5,
-                                        params.threads))
+            stats.update(
+                lp_bound=cg.bound, lp_rounds=float(cg.rounds), lp_columns=float(cg.cand.num_pairs)
+            )
+            best.offer(
+                round_relaxation(data, cg.cand, relax, params.backend, left() * 0.5, params.threads)
+            )
             stats["rounded_cost"] = best.cost
             keep_pairs, keep_arcs = reduced_cost_filter(cg.cand, relax, best.cost)
             slack = best.cost - relax.bound
@@ -112,8 +116,14 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     hint = _hint(model, cand, data, best.a) if params.warm_start else None
     build_s += time.perf_counter() - tb
     ts = time.perf_counter()
-    outcome = solve(model, params.backend, time_limit=left(), hint=hint, threads=params.threads,
-                    gap=params.rel_gap)
+    outcome = solve(
+        model,
+        params.backend,
+        time_limit=left(),
+        hint=hint,
+        threads=params.threads,
+        gap=params.rel_gap,
+    )
     solve_s += time.perf_counter() - ts
     te = time.perf_counter()
     if outcome.values is not None:
@@ -125,23 +135,50 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         bound = mip_bound if bound is None else max(bound, mip_bound)
     if bound is not None:
         bound = min(bound, best.cost)
-    proven = bound is not None and best.cost - bound <= params.rel_gap * max(abs(best.cost), 1.0) + 1e-6
+    proven = (
+        bound is not None and best.cost - bound <= params.rel_gap * max(abs(best.cost), 1.0) + 1e-6
+    )
     t5 = time.perf_counter()
     stats["rows"] = float(model.A.shape[0])
     timings = Timings(t1 - t0, t2 - t1, build_s, solve_s, t5 - te, t5 - t0)
-    return _result(data, best.a, best.cost, bound, "optimal" if proven else "feasible",
-                   params.backend, timings, stats)
+    return _result(
+        data,
+        best.a,
+        best.cost,
+        bound,
+        "optimal" if proven else "feasible",
+        params.backend,
+        timings,
+        stats,
+    )
 
 
 def _result(
-    data: ProblemData, a: Assignment, cost: float, bound: float | None, status: str,
-    backend: str, timings: Timings, stats: dict[str, float],
+    data: ProblemData,
+    a: Assignment,
+    cost: float,
+    bound: float | None,
+    status: SolverStatus,
+    backend: str,
+    timings: Timings,
+    stats: dict[str, float],
 ) -> RoutingResult:
     gap = None if bound is None else max(0.0, cost - bound) / max(abs(cost), 1e-9)
     info = SolverInfo(
-        name=f"router.batch ({backend})", status=status,  # type: ignore[arg-type]
-        bound=bound, seconds=timings.total, gap=gap,
+        name=f"router.batch ({backend})",
+        status=status,
+        bound=bound,
+        seconds=timings.total,
+        gap=gap,
     )
     plan = price(data, a, info)
-    return RoutingResult(plan, a, status, cost, bound, info.name, timings,  # type: ignore[arg-type]
-                         stats)
+    return RoutingResult(
+        plan,
+        a,
+        status,
+        cost,
+        bound,
+        info.name,
+        timings,
+        stats,
+    )

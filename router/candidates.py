@@ -58,33 +58,52 @@ class Candidates:
         A pair left without arcs is dropped too (a shipment needs at least one unit).
         """
         keep_arcs = keep_pairs[self.arc_pair] & (True if keep_arcs is None else keep_arcs)
-        keep_pairs = keep_pairs & (np.bincount(self.arc_pair[keep_arcs],
-                                               minlength=self.num_pairs) > 0)
+        keep_pairs = keep_pairs & (
+            np.bincount(self.arc_pair[keep_arcs], minlength=self.num_pairs) > 0
+        )
         new_index = np.cumsum(keep_pairs) - 1
         return Candidates(
-            self.pair_order[keep_pairs], self.pair_node[keep_pairs], self.pair_fixed[keep_pairs],
-            self.pair_per_kg[keep_pairs], self.pair_distance[keep_pairs],
-            self.pair_transit[keep_pairs], self.pair_own[keep_pairs],
-            new_index[self.arc_pair[keep_arcs]], self.arc_line[keep_arcs],
-            self.arc_unit[keep_arcs], self.arc_cap[keep_arcs],
+            self.pair_order[keep_pairs],
+            self.pair_node[keep_pairs],
+            self.pair_fixed[keep_pairs],
+            self.pair_per_kg[keep_pairs],
+            self.pair_distance[keep_pairs],
+            self.pair_transit[keep_pairs],
+            self.pair_own[keep_pairs],
+            new_index[self.arc_pair[keep_arcs]],
+            self.arc_line[keep_arcs],
+            self.arc_unit[keep_arcs],
+            self.arc_cap[keep_arcs],
         )
 
 
 def build_candidates(data: ProblemData, orders: IntArray | None = None) -> Candidates:
     """All feasible shipments and flows for ``orders`` (default: every order)."""
     ords = np.arange(data.num_orders) if orders is None else np.asarray(orders, dtype=np.int64)
-    parts = [_block(data, ords[i : i + CHUNK]) for i in range(0, max(ords.size, 1), CHUNK)]
-    parts = [p for p in parts if p is not None]
+    blocks = [_block(data, ords[i : i + CHUNK]) for i in range(0, max(ords.size, 1), CHUNK)]
+    parts = [p for p in blocks if p is not None]
     if not parts:
         z, f, b = np.zeros(0, np.int64), np.zeros(0), np.zeros(0, bool)
         return Candidates(z, z, f, f, f, z, b, z, z, f, z)
-    offsets = np.cumsum([0] + [p.num_pairs for p in parts[:-1]])
-    return Candidates(
-        *(np.concatenate([getattr(p, f) for p in parts]) for f in (
-            "pair_order", "pair_node", "pair_fixed", "pair_per_kg", "pair_distance",
-            "pair_transit", "pair_own")),
+    offsets = np.cumsum([0, *(p.num_pairs for p in parts[:-1])]).tolist()
+    return Candidates(  # type: ignore[call-arg]
+        *(
+            np.concatenate([getattr(p, f) for p in parts])
+            for f in (
+                "pair_order",
+                "pair_node",
+                "pair_fixed",
+                "pair_per_kg",
+                "pair_distance",
+                "pair_transit",
+                "pair_own",
+            )
+        ),
         np.concatenate([p.arc_pair + off for p, off in zip(parts, offsets, strict=True)]),
-        *(np.concatenate([getattr(p, f) for p in parts]) for f in ("arc_line", "arc_unit", "arc_cap")),
+        *(
+            np.concatenate([getattr(p, f) for p in parts])
+            for f in ("arc_line", "arc_unit", "arc_cap")
+        ),
     )
 
 
@@ -97,7 +116,9 @@ def _block(data: ProblemData, ords: IntArray) -> Candidates | None:
     pn_safe = np.where(pnode >= 0, pnode, 0)
     to_lat = np.where(pickup, data.node_lat[pn_safe], data.order_lat[ords])
     to_lon = np.where(pickup, data.node_lon[pn_safe], data.order_lon[ords])
-    dist = haversine_km(data.node_lat[None, :], data.node_lon[None, :], to_lat[:, None], to_lon[:, None])
+    dist = haversine_km(
+        data.node_lat[None, :], data.node_lon[None, :], to_lat[:, None], to_lon[:, None]
+    )
     own = pickup[:, None] & (pnode[:, None] == nodes[None, :])
     dist = np.where(own, 0.0, dist)
     band = data.band_of(dist)
@@ -142,8 +163,15 @@ def _block(data: ProblemData, ords: IntArray) -> Candidates | None:
     arc_sku = data.line_sku[arc_line]
     stock = data.atp[arc_node, arc_sku]
     arc_own = own[pk, pn][arc_pair]
-    good = (stock > 0) & (arc_own | ~data.node_is_store[arc_node] | data.sku_store_eligible[arc_sku])
-    arc_pair, arc_line, arc_node, arc_sku = arc_pair[good], arc_line[good], arc_node[good], arc_sku[good]
+    good = (stock > 0) & (
+        arc_own | ~data.node_is_store[arc_node] | data.sku_store_eligible[arc_sku]
+    )
+    arc_pair, arc_line, arc_node, arc_sku = (
+        arc_pair[good],
+        arc_line[good],
+        arc_node[good],
+        arc_sku[good],
+    )
     cap = np.minimum(data.line_qty[arc_line], stock[good])
 
     used = np.zeros(pk.size, dtype=bool)
@@ -155,6 +183,15 @@ def _block(data: ProblemData, ords: IntArray) -> Candidates | None:
     arc_pair = remap[arc_pair]
     arc_unit = data.node_h_unit[arc_node] + pkg[arc_pair] * data.sku_weight[arc_sku]
     return Candidates(
-        po, pn, fixed, pkg, dist[pk, pn], transit[pk, pn].astype(np.int64), own[pk, pn],
-        arc_pair, arc_line, arc_unit, cap,
+        po,
+        pn,
+        fixed,
+        pkg,
+        dist[pk, pn],
+        transit[pk, pn].astype(np.int64),
+        own[pk, pn],
+        arc_pair,
+        arc_line,
+        arc_unit,
+        cap,
     )

@@ -59,7 +59,8 @@ class Violation:
 
     def __str__(self) -> str:
         where = ", ".join(
-            f"{k} {v}" for k, v in (("order", self.order_id), ("node", self.node), ("sku", self.sku))
+            f"{k} {v}"
+            for k, v in (("order", self.order_id), ("node", self.node), ("sku", self.sku))
             if v is not None
         )
         return f"{self.cause}: {self.message}" + (f" ({where})" if where else "")
@@ -96,7 +97,9 @@ def assignment_violations(data: ProblemData, a: Assignment) -> list[Violation]:
             Violation(
                 "qty_mismatch",
                 f"ships {shipped[ln]} units of a line of {data.line_qty[ln]}",
-                oid[data.line_order[ln]], None, sid[data.line_sku[ln]],
+                oid[data.line_order[ln]],
+                None,
+                sid[data.line_sku[ln]],
             )
         )
 
@@ -104,22 +107,36 @@ def assignment_violations(data: ProblemData, a: Assignment) -> list[Violation]:
     o_arr, n_arr = t.order, t.node
     pickup_node = data.order_pickup_node[o_arr]
     own = t.own_pickup
-    excluded = np.array([(o, n) in data.excluded for o, n in zip(o_arr.tolist(), n_arr.tolist(),
-                                                                    strict=True)], dtype=bool)
+    excluded = np.array(
+        [(o, n) in data.excluded for o, n in zip(o_arr.tolist(), n_arr.tolist(), strict=True)],
+        dtype=bool,
+    )
     pn_safe = np.where(pickup_node >= 0, pickup_node, 0)
     pn_dead = data.order_pickup[o_arr] & (
         ~data.node_enabled[pn_safe]
-        | np.array([(o, p) in data.excluded for o, p in zip(o_arr.tolist(), pn_safe.tolist(),
-                                                             strict=True)], dtype=bool)
+        | np.array(
+            [
+                (o, p) in data.excluded
+                for o, p in zip(o_arr.tolist(), pn_safe.tolist(), strict=True)
+            ],
+            dtype=bool,
+        )
     )
     checks: list[tuple[Cause, np.ndarray, str]] = [
         ("node_disabled", ~data.node_enabled[n_arr], "node is disabled"),
         ("node_excluded", excluded, "node is in the order's excluded_nodes"),
         ("cannot_ship", ~own & ~data.node_can_ship[n_arr], "node cannot ship"),
         ("out_of_range", ~t.in_range, "no rate band reaches this distance"),
-        ("late", t.transit_days > data.order_deadline[o_arr], "transit exceeds deliver_within_days"),
-        ("transfer_not_allowed", data.order_pickup[o_arr] & ~own & ~data.order_allow_transfer[o_arr],
-         "pickup order without transfers uses another node"),
+        (
+            "late",
+            t.transit_days > data.order_deadline[o_arr],
+            "transit exceeds deliver_within_days",
+        ),
+        (
+            "transfer_not_allowed",
+            data.order_pickup[o_arr] & ~own & ~data.order_allow_transfer[o_arr],
+            "pickup order without transfers uses another node",
+        ),
         ("pickup_unservable", pn_dead, "pickup node is disabled or excluded"),
     ]
     for cause, mask, msg in checks:
@@ -129,8 +146,15 @@ def assignment_violations(data: ProblemData, a: Assignment) -> list[Violation]:
     row_own = data.order_pickup[a.order] & (data.order_pickup_node[a.order] == a.node)
     bad_sku = data.node_is_store[a.node] & ~data.sku_store_eligible[a.sku] & ~row_own
     for r in np.flatnonzero(bad_sku).tolist():
-        out.append(Violation("store_ineligible", "store ships a store-ineligible sku",
-                             oid[a.order[r]], nid[a.node[r]], sid[a.sku[r]]))
+        out.append(
+            Violation(
+                "store_ineligible",
+                "store ships a store-ineligible sku",
+                oid[a.order[r]],
+                nid[a.node[r]],
+                sid[a.sku[r]],
+            )
+        )
 
     per_order = np.bincount(o_arr, minlength=data.num_orders)
     for o in np.flatnonzero((per_order > 1) & ~data.order_allow_split).tolist():
@@ -139,16 +163,28 @@ def assignment_violations(data: ProblemData, a: Assignment) -> list[Violation]:
     taken = np.zeros_like(data.atp)
     np.add.at(taken, (a.node, a.sku), a.qty)
     for n, s in zip(*np.nonzero(taken > data.atp), strict=True):
-        out.append(Violation("stock", f"takes {taken[n, s]} units, atp is {data.atp[n, s]}",
-                             None, nid[n], sid[s]))
+        out.append(
+            Violation(
+                "stock", f"takes {taken[n, s]} units, atp is {data.atp[n, s]}", None, nid[n], sid[s]
+            )
+        )
     ships = np.bincount(n_arr, minlength=data.num_nodes)
     for n in np.flatnonzero(ships > data.node_order_cap).tolist():
-        out.append(Violation("order_capacity",
-                             f"{ships[n]} shipments, capacity {data.node_order_cap[n]}", None, nid[n]))
+        out.append(
+            Violation(
+                "order_capacity",
+                f"{ships[n]} shipments, capacity {data.node_order_cap[n]}",
+                None,
+                nid[n],
+            )
+        )
     units = np.bincount(a.node, weights=a.qty, minlength=data.num_nodes).astype(np.int64)
     for n in np.flatnonzero(units > data.node_unit_cap).tolist():
-        out.append(Violation("unit_capacity",
-                             f"{units[n]} units, capacity {data.node_unit_cap[n]}", None, nid[n]))
+        out.append(
+            Violation(
+                "unit_capacity", f"{units[n]} units, capacity {data.node_unit_cap[n]}", None, nid[n]
+            )
+        )
     return out
 
 
@@ -175,29 +211,40 @@ def check_plan(data: ProblemData, plan: Plan) -> CheckReport:
         for sh in op.shipments:
             n = data.node_index.get(sh.node)
             if n is None:
-                out.append(Violation("unknown_node", "node is not in the problem", op.order_id, sh.node))
+                out.append(
+                    Violation("unknown_node", "node is not in the problem", op.order_id, sh.node)
+                )
                 continue
             if sh.node in nodes_seen:
-                out.append(Violation("duplicate_shipment", "two shipments from one node",
-                                     op.order_id, sh.node))
+                out.append(
+                    Violation(
+                        "duplicate_shipment", "two shipments from one node", op.order_id, sh.node
+                    )
+                )
             nodes_seen.add(sh.node)
             if sum(ln.qty for ln in sh.lines) == 0:
-                out.append(Violation("empty_shipment", "shipment has no units", op.order_id, sh.node))
+                out.append(
+                    Violation("empty_shipment", "shipment has no units", op.order_id, sh.node)
+                )
             for ln in sh.lines:
                 s = data.sku_index.get(ln.sku)
                 if s is None:
-                    out.append(Violation("unknown_sku", "sku is not in the problem",
-                                         op.order_id, sh.node, ln.sku))
+                    out.append(
+                        Violation(
+                            "unknown_sku", "sku is not in the problem", op.order_id, sh.node, ln.sku
+                        )
+                    )
                     continue
                 rows.append((o, n, s, ln.qty))
         for ln in op.unfilled:
             s = data.sku_index.get(ln.sku)
             if s is None:
-                out.append(Violation("unknown_sku", "sku is not in the problem", op.order_id, None,
-                                     ln.sku))
+                out.append(
+                    Violation("unknown_sku", "sku is not in the problem", op.order_id, None, ln.sku)
+                )
                 continue
             stated_unfilled[(o, s)] = stated_unfilled.get((o, s), 0) + ln.qty
-    for o, order_id in enumerate(data.order_ids):
+    for order_id in data.order_ids:
         if seen_orders[order_id] == 0:
             out.append(Violation("missing_order", "order is not in the plan", order_id))
 
@@ -206,19 +253,31 @@ def check_plan(data: ProblemData, plan: Plan) -> CheckReport:
     out += assignment_violations(data, a)
 
     shipped = a.shipped_per_line(data)
-    for ln in range(data.num_lines):
-        o, s = int(data.line_order[ln]), int(data.line_sku[ln])
+    for li in range(data.num_lines):
+        o, s = int(data.line_order[li]), int(data.line_sku[li])
         if seen_orders[data.order_ids[o]] == 0:
             continue
         claimed = stated_unfilled.pop((o, s), 0)
-        if shipped[ln] + claimed != data.line_qty[ln]:
-            out.append(Violation(
-                "qty_mismatch",
-                f"shipped {shipped[ln]} + unfilled {claimed} != qty {data.line_qty[ln]}",
-                data.order_ids[o], None, data.sku_ids[s]))
+        if shipped[li] + claimed != data.line_qty[li]:
+            out.append(
+                Violation(
+                    "qty_mismatch",
+                    f"shipped {shipped[li]} + unfilled {claimed} != qty {data.line_qty[li]}",
+                    data.order_ids[o],
+                    None,
+                    data.sku_ids[s],
+                )
+            )
     for (o, s), q in stated_unfilled.items():
-        out.append(Violation("qty_mismatch", f"{q} unfilled units of a sku not on the order",
-                             data.order_ids[o], None, data.sku_ids[s]))
+        out.append(
+            Violation(
+                "qty_mismatch",
+                f"{q} unfilled units of a sku not on the order",
+                data.order_ids[o],
+                None,
+                data.sku_ids[s],
+            )
+        )
 
     repriced = price(data, a)
     out += _reported_vs_repriced(plan, repriced)
@@ -234,24 +293,45 @@ def _reported_vs_repriced(plan: Plan, repriced: Plan) -> list[Violation]:
         if ref is None:
             continue
         if op.status is not None and op.status != ref.status:
-            out.append(Violation("status_mismatch", f"reported {op.status!r}, is {ref.status!r}",
-                                 op.order_id))
+            out.append(
+                Violation(
+                    "status_mismatch", f"reported {op.status!r}, is {ref.status!r}", op.order_id
+                )
+            )
         ref_ship = {sh.node: sh for sh in ref.shipments}
         for sh in op.shipments:
             r = ref_ship.get(sh.node)
             if r is None or r.cost is None:
                 continue
             if sh.cost is not None and not _close(sh.cost.total, r.cost.total):
-                out.append(Violation("cost_mismatch",
-                                     f"shipment reported {sh.cost.total}, priced {r.cost.total}",
-                                     op.order_id, sh.node))
-        if op.cost is not None and ref.cost is not None and not _close(op.cost.total, ref.cost.total):
-            out.append(Violation("cost_mismatch",
-                                 f"order reported {op.cost.total}, priced {ref.cost.total}",
-                                 op.order_id))
-    if plan.cost is not None and repriced.cost is not None and not _close(
-        plan.cost.total, repriced.cost.total
+                out.append(
+                    Violation(
+                        "cost_mismatch",
+                        f"shipment reported {sh.cost.total}, priced {r.cost.total}",
+                        op.order_id,
+                        sh.node,
+                    )
+                )
+        if (
+            op.cost is not None
+            and ref.cost is not None
+            and not _close(op.cost.total, ref.cost.total)
+        ):
+            out.append(
+                Violation(
+                    "cost_mismatch",
+                    f"order reported {op.cost.total}, priced {ref.cost.total}",
+                    op.order_id,
+                )
+            )
+    if (
+        plan.cost is not None
+        and repriced.cost is not None
+        and not _close(plan.cost.total, repriced.cost.total)
     ):
-        out.append(Violation("cost_mismatch",
-                             f"plan reported {plan.cost.total}, priced {repriced.cost.total}"))
+        out.append(
+            Violation(
+                "cost_mismatch", f"plan reported {plan.cost.total}, priced {repriced.cost.total}"
+            )
+        )
     return out

@@ -81,8 +81,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     summary = {
         "valid": report.valid,
         "violations": [
-            {"cause": v.cause, "order_id": v.order_id, "node": v.node, "sku": v.sku,
-             "message": v.message}
+            {
+                "cause": v.cause,
+                "order_id": v.order_id,
+                "node": v.node,
+                "sku": v.sku,
+                "message": v.message,
+            }
             for v in report.violations
         ],
         "cost": cost.model_dump(),
@@ -115,10 +120,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     with console.status("Routing (rule-based peer, then the optimizer)"):
         base = route_greedy(data)
         base_cost = total_cost(data, base)
-        result = optimize(data, SolveParams(backend=args.backend, time_limit=args.time_limit,
-                                            threads=args.threads))
-    table = Table(title=f"{args.network.upper()} demo day: {data.num_orders} orders, "
-                  f"{data.num_nodes} nodes, {data.num_skus} skus")
+        result = optimize(
+            data,
+            SolveParams(backend=args.backend, time_limit=args.time_limit, threads=args.threads),
+        )
+    table = Table(
+        title=f"{args.network.upper()} demo day: {data.num_orders} orders, "
+        f"{data.num_nodes} nodes, {data.num_skus} skus"
+    )
     table.add_column("")
     table.add_column("rule-based", justify="right")
     table.add_column("optimized", justify="right")
@@ -170,8 +179,10 @@ def summarize(data: ProblemData, a: Any) -> dict[str, float]:
 def _status_line(result: RoutingResult) -> str:
     bound = "none" if result.bound is None else f"{result.bound:,.2f}"
     gap = "" if result.gap is None else f", gap {result.gap:.4%}"
-    return (f"{result.status}: cost {result.cost:,.2f}, bound {bound}{gap}, "
-            f"{result.timings.total:.2f} s ({result.solver})")
+    return (
+        f"{result.status}: cost {result.cost:,.2f}, bound {bound}{gap}, "
+        f"{result.timings.total:.2f} s ({result.solver})"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -179,8 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def solver_args(p: argparse.ArgumentParser, limit: float | None) -> None:
-        p.add_argument("--time-limit", type=float, default=limit, metavar="S",
-                       help="seconds for the optimizer (default: the problem's options)")
+        p.add_argument(
+            "--time-limit",
+            type=float,
+            default=limit,
+            metavar="S",
+            help="seconds for the optimizer (default: the problem's options)",
+        )
         p.add_argument("--backend", choices=["highs", "scip", "cpsat", "scipy"], default="highs")
         p.add_argument("--threads", type=int, default=1)
 

@@ -62,7 +62,9 @@ def shipment_table(data: ProblemData, a: Assignment) -> ShipmentTable:
     uniq, inv = np.unique(keys, return_inverse=True)
     order, node = uniq // data.num_nodes, uniq % data.num_nodes
     units = np.bincount(inv, weights=a.qty, minlength=uniq.size).astype(np.int64)
-    weight = np.bincount(inv, weights=a.qty * data.sku_weight[a.sku], minlength=uniq.size)
+    weight: FloatArray = np.bincount(
+        inv, weights=a.qty * data.sku_weight[a.sku], minlength=uniq.size
+    ).astype(np.float64)
     own = data.order_pickup[order] & (data.order_pickup_node[order] == node)
     dist = np.where(own, 0.0, leg_distance(data, order, node))
     band = np.where(own, -1, data.band_of(dist))
@@ -75,7 +77,16 @@ def shipment_table(data: ProblemData, a: Assignment) -> ShipmentTable:
         shipping, transit = np.zeros(uniq.size), np.zeros(uniq.size, dtype=np.int64)
     handling = data.node_h_ship[node] + data.node_h_unit[node] * units
     return ShipmentTable(
-        order, node, units, weight, dist, band, own, transit.astype(np.int64), handling, shipping
+        order,
+        node,
+        units,
+        weight,
+        dist.astype(np.float64),
+        band.astype(np.int64),
+        own,
+        transit.astype(np.int64),
+        handling,
+        shipping,
     )
 
 
@@ -90,15 +101,18 @@ def price(data: ProblemData, a: Assignment, solver: SolverInfo | None = None) ->
     row_order = np.lexsort((a.sku, a.node, a.order)) if len(a) else np.zeros(0, np.int64)
     rows_o, rows_n = a.order[row_order], a.node[row_order]
     rows_s, rows_q = a.sku[row_order], a.qty[row_order]
-    ship_start = np.searchsorted(rows_o * data.num_nodes + rows_n,
-                                 table.order * data.num_nodes + table.node)
+    ship_start = np.searchsorted(
+        rows_o * data.num_nodes + rows_n, table.order * data.num_nodes + table.node
+    )
     ship_end = np.append(ship_start[1:], len(rows_o)) if table.order.size else ship_start
     first_ship = np.searchsorted(table.order, np.arange(data.num_orders + 1))
 
     sku_ids, node_ids = data.sku_ids, data.node_ids
     h_tab, s_tab, d_tab, t_tab = (
-        table.handling.tolist(), table.shipping.tolist(),
-        table.distance_km.tolist(), table.transit_days.tolist(),
+        table.handling.tolist(),
+        table.shipping.tolist(),
+        table.distance_km.tolist(),
+        table.transit_days.tolist(),
     )
     start_l, end_l = ship_start.tolist(), ship_end.tolist()
     skus_l, qty_l, nodes_l = rows_s.tolist(), rows_q.tolist(), table.node.tolist()

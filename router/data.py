@@ -83,13 +83,9 @@ class ProblemData:
         line_start = np.zeros(len(orders) + 1, dtype=np.int64)
         line_start[1:] = np.cumsum([len(o.lines) for o in orders])
         line_order = np.repeat(np.arange(len(orders), dtype=np.int64), np.diff(line_start))
-        line_sku = np.array(
-            [sku_index[ln.sku] for o in orders for ln in o.lines], dtype=np.int64
-        )
+        line_sku = np.array([sku_index[ln.sku] for o in orders for ln in o.lines], dtype=np.int64)
         line_qty = np.array([ln.qty for o in orders for ln in o.lines], dtype=np.int64)
-        excluded = {
-            (oi, node_index[n]) for oi, o in enumerate(orders) for n in o.excluded_nodes
-        }
+        excluded = {(oi, node_index[n]) for oi, o in enumerate(orders) for n in o.excluded_nodes}
         return cls(
             problem=problem,
             node_ids=[n.id for n in nodes],
@@ -123,15 +119,19 @@ class ProblemData:
                 [o.lon if o.method == "ship" else np.nan for o in orders], dtype=np.float64
             ),
             order_pickup_node=np.array(
-                [node_index[o.pickup_node] if o.method == "pickup" and o.pickup_node else -1
-                 for o in orders],
+                [
+                    node_index[o.pickup_node] if o.method == "pickup" and o.pickup_node else -1
+                    for o in orders
+                ],
                 dtype=np.int64,
             ),
             order_allow_split=np.array([o.allow_split for o in orders], dtype=bool),
             order_allow_transfer=np.array([o.allow_transfer for o in orders], dtype=bool),
             order_deadline=np.array(
-                [UNLIMITED if o.deliver_within_days is None else o.deliver_within_days
-                 for o in orders],
+                [
+                    UNLIMITED if o.deliver_within_days is None else o.deliver_within_days
+                    for o in orders
+                ],
                 dtype=np.int64,
             ),
             order_line_start=line_start,

@@ -84,8 +84,15 @@ def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None
     ref: list[IntArray] = []
     nrows = 0
 
-    def add(r: IntArray, c: IntArray, v: FloatArray, lo: FloatArray, hi: FloatArray,
-            k: int, rf: IntArray) -> None:
+    def add(
+        r: IntArray,
+        c: IntArray,
+        v: FloatArray,
+        lo: FloatArray,
+        hi: FloatArray,
+        k: int,
+        rf: IntArray,
+    ) -> None:
         nonlocal nrows
         rows.append(r + nrows)
         cols.append(c)
@@ -98,14 +105,26 @@ def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None
 
     qty = data.line_qty[line_ids].astype(np.float64)
     # demand
-    add(np.concatenate([arc_l, np.arange(L)]),
+    add(
+        np.concatenate([arc_l, np.arange(L)]),
         np.concatenate([xo + np.arange(A_), uo + np.arange(L)]),
-        np.ones(A_ + L), qty, qty, 0, line_ids)
+        np.ones(A_ + L),
+        qty,
+        qty,
+        0,
+        line_ids,
+    )
     # link
     ar = np.arange(A_)
-    add(np.concatenate([ar, ar]), np.concatenate([xo + ar, yo + cand.arc_pair]),
+    add(
+        np.concatenate([ar, ar]),
+        np.concatenate([xo + ar, yo + cand.arc_pair]),
         np.concatenate([np.ones(A_), -cand.arc_cap.astype(np.float64)]),
-        np.full(A_, -np.inf), np.zeros(A_), 1, ar)
+        np.full(A_, -np.inf),
+        np.zeros(A_),
+        1,
+        ar,
+    )
     # stock, only where candidate demand could exceed atp
     key = arc_node * S + arc_sku
     uk, inv = np.unique(key, return_inverse=True)
@@ -114,8 +133,15 @@ def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None
     bind = demand > atp
     rid = np.cumsum(bind) - 1
     sel = bind[inv]
-    add(rid[inv[sel]], xo + np.flatnonzero(sel), np.ones(int(sel.sum())),
-        np.full(int(bind.sum()), -np.inf), atp[bind].astype(np.float64), 2, uk[bind])
+    add(
+        rid[inv[sel]],
+        xo + np.flatnonzero(sel),
+        np.ones(int(sel.sum())),
+        np.full(int(bind.sum()), -np.inf),
+        atp[bind].astype(np.float64),
+        2,
+        uk[bind],
+    )
     # order capacity
     nodes_p, inv_p = np.unique(cand.pair_node, return_inverse=True)
     count = np.bincount(inv_p, minlength=nodes_p.size)
@@ -123,8 +149,15 @@ def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None
     bind = count > capn
     rid = np.cumsum(bind) - 1
     sel = bind[inv_p]
-    add(rid[inv_p[sel]], yo + np.flatnonzero(sel), np.ones(int(sel.sum())),
-        np.full(int(bind.sum()), -np.inf), capn[bind].astype(np.float64), 3, nodes_p[bind])
+    add(
+        rid[inv_p[sel]],
+        yo + np.flatnonzero(sel),
+        np.ones(int(sel.sum())),
+        np.full(int(bind.sum()), -np.inf),
+        capn[bind].astype(np.float64),
+        3,
+        nodes_p[bind],
+    )
     # unit capacity
     nodes_a, inv_a = np.unique(arc_node, return_inverse=True)
     units = np.bincount(inv_a, weights=cand.arc_cap, minlength=nodes_a.size)
@@ -132,16 +165,30 @@ def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None
     bind = units > capu
     rid = np.cumsum(bind) - 1
     sel = bind[inv_a]
-    add(rid[inv_a[sel]], xo + np.flatnonzero(sel), np.ones(int(sel.sum())),
-        np.full(int(bind.sum()), -np.inf), capu[bind].astype(np.float64), 4, nodes_a[bind])
+    add(
+        rid[inv_a[sel]],
+        xo + np.flatnonzero(sel),
+        np.ones(int(sel.sum())),
+        np.full(int(bind.sum()), -np.inf),
+        capu[bind].astype(np.float64),
+        4,
+        nodes_a[bind],
+    )
     # no split
     ords_p, inv_o = np.unique(cand.pair_order, return_inverse=True)
     npairs = np.bincount(inv_o, minlength=ords_p.size)
     bind = (npairs > 1) & ~data.order_allow_split[ords_p]
     rid = np.cumsum(bind) - 1
     sel = bind[inv_o]
-    add(rid[inv_o[sel]], yo + np.flatnonzero(sel), np.ones(int(sel.sum())),
-        np.full(int(bind.sum()), -np.inf), np.ones(int(bind.sum())), 5, ords_p[bind])
+    add(
+        rid[inv_o[sel]],
+        yo + np.flatnonzero(sel),
+        np.ones(int(sel.sum())),
+        np.full(int(bind.sum()), -np.inf),
+        np.ones(int(bind.sum())),
+        5,
+        ords_p[bind],
+    )
 
     n = P + A_ + L
     A = sp.csr_matrix(
@@ -150,21 +197,36 @@ def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None
     c = np.concatenate([cand.pair_fixed, cand.arc_unit, data.sku_penalty[data.line_sku[line_ids]]])
     var_ub = np.concatenate([np.ones(P), cand.arc_cap.astype(np.float64), qty])
     return MipModel(
-        c=c, A=A, row_lb=np.concatenate(lb), row_ub=np.concatenate(ub),
-        var_lb=np.zeros(n), var_ub=var_ub, integral=np.ones(n, dtype=bool),
-        num_pairs=P, num_arcs=A_, num_lines=L,
-        row_kind=np.concatenate(kind), row_ref=np.concatenate(ref),
+        c=c,
+        A=A,
+        row_lb=np.concatenate(lb),
+        row_ub=np.concatenate(ub),
+        var_lb=np.zeros(n),
+        var_ub=var_ub,
+        integral=np.ones(n, dtype=bool),
+        num_pairs=P,
+        num_arcs=A_,
+        num_lines=L,
+        row_kind=np.concatenate(kind),
+        row_ref=np.concatenate(ref),
     )
 
 
 def vector_from_assignment(
-    model: MipModel, cand: Candidates, data: ProblemData, order: IntArray, node: IntArray,
-    sku: IntArray, qty: IntArray, lines: IntArray | None = None,
+    model: MipModel,
+    cand: Candidates,
+    data: ProblemData,
+    order: IntArray,
+    node: IntArray,
+    sku: IntArray,
+    qty: IntArray,
+    lines: IntArray | None = None,
 ) -> FloatArray | None:
     """The variable vector of a known plan (for warm starts), or None if it leaves the model."""
     v = np.zeros(model.num_vars)
-    arc_key = (cand.pair_order[cand.arc_pair] * data.num_nodes + cand.pair_node[cand.arc_pair]) \
-        * data.num_skus + data.line_sku[cand.arc_line]
+    arc_key = (
+        cand.pair_order[cand.arc_pair] * data.num_nodes + cand.pair_node[cand.arc_pair]
+    ) * data.num_skus + data.line_sku[cand.arc_line]
     lookup = {k: i for i, k in enumerate(arc_key.tolist())}
     for o, n, s, q in zip(order.tolist(), node.tolist(), sku.tolist(), qty.tolist(), strict=True):
         a = lookup.get((o * data.num_nodes + n) * data.num_skus + s)

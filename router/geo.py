@@ -11,7 +11,10 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def haversine_km(
-    lat1: FloatArray | float, lon1: FloatArray | float, lat2: FloatArray | float, lon2: FloatArray | float
+    lat1: FloatArray | float,
+    lon1: FloatArray | float,
+    lat2: FloatArray | float,
+    lon2: FloatArray | float,
 ) -> FloatArray:
     """Vectorised haversine distance in km; broadcasts like numpy."""
     p1, p2 = np.radians(lat1), np.radians(lat2)

@@ -53,8 +53,10 @@ def to_assignment(data: ProblemData, cand: Candidates, x: FloatArray) -> Assignm
     xi = np.rint(x).astype(np.int64)
     used = xi > 0
     return Assignment.from_rows(
-        cand.pair_order[cand.arc_pair[used]], cand.pair_node[cand.arc_pair[used]],
-        data.line_sku[cand.arc_line[used]], xi[used],
+        cand.pair_order[cand.arc_pair[used]],
+        cand.pair_node[cand.arc_pair[used]],
+        data.line_sku[cand.arc_line[used]],
+        xi[used],
     )
 
 
@@ -71,7 +73,11 @@ def residual(data: ProblemData, a: Assignment) -> ProblemData:
 
 
 def round_relaxation(
-    data: ProblemData, cand: Candidates, relax: Relaxation, backend: Backend, time_limit: float,
+    data: ProblemData,
+    cand: Candidates,
+    relax: Relaxation,
+    backend: Backend,
+    time_limit: float,
     threads: int = 1,
 ) -> Assignment | None:
     """Fix the orders the LP routes integrally; solve a MIP for the rest on what is left."""
@@ -104,8 +110,10 @@ def round_relaxation(
         return None
     extra = to_assignment(data, sub_cand, sub.x(out.values))
     return Assignment.from_rows(
-        np.concatenate([fixed.order, extra.order]), np.concatenate([fixed.node, extra.node]),
-        np.concatenate([fixed.sku, extra.sku]), np.concatenate([fixed.qty, extra.qty]),
+        np.concatenate([fixed.order, extra.order]),
+        np.concatenate([fixed.node, extra.node]),
+        np.concatenate([fixed.sku, extra.sku]),
+        np.concatenate([fixed.qty, extra.qty]),
     )
 
 
@@ -172,8 +180,12 @@ def pair_reduced_costs(data: ProblemData, cand: Candidates, relax: Relaxation) -
         rows = model.row_kind == kind
         target[model.row_ref[rows]] = duals[rows]
     arc_node = cand.pair_node[cand.arc_pair]
-    rc_x = (cand.arc_unit - pi[cand.arc_line] - lam[arc_node * S + data.line_sku[cand.arc_line]]
-            - nu[arc_node])
+    rc_x = (
+        cand.arc_unit
+        - pi[cand.arc_line]
+        - lam[arc_node * S + data.line_sku[cand.arc_line]]
+        - nu[arc_node]
+    )
     rc_y = cand.pair_fixed - mu[cand.pair_node] - sigma[cand.pair_order]
     return rc_y + np.bincount(
         cand.arc_pair, weights=cand.arc_cap * np.minimum(rc_x, 0.0), minlength=cand.num_pairs
@@ -194,8 +206,12 @@ class ColumnGeneration:
 
 
 def column_generation(
-    data: ProblemData, cand: Candidates, keep: BoolArray, deadline_s: float,
-    add_per_order: int = 5, max_rounds: int = 30,
+    data: ProblemData,
+    cand: Candidates,
+    keep: BoolArray,
+    deadline_s: float,
+    add_per_order: int = 5,
+    max_rounds: int = 30,
 ) -> ColumnGeneration | None:
     """Solve the LP over all of ``cand`` while only ever building it over a subset."""
     import time

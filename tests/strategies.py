@@ -123,13 +123,13 @@ def problems(
     for i in range(draw(st.integers(1, max_orders))):
         order: dict[str, Any] = {"id": f"O{i}"}
         method = draw(st.sampled_from(["ship", "pickup"])) if pickup_nodes else "ship"
-        _optional(draw, order, "method", st.just(method)) if method == "ship" else None
         if method == "pickup":
             order["method"] = "pickup"
             order["pickup_node"] = draw(st.sampled_from(pickup_nodes))
             if draw(st.booleans()):  # ignored for pickup orders
                 order["lat"], order["lon"] = draw(lats), draw(lons)
         else:
+            _optional(draw, order, "method", st.just("ship"))
             order["lat"], order["lon"] = draw(lats), draw(lons)
             if draw(st.integers(0, 3)) == 0:  # ignored for ship orders
                 order["pickup_node"] = draw(st.sampled_from(node_ids))
