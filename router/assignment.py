@@ -39,6 +39,18 @@ class Assignment:
         total = np.bincount(inv.ravel(), weights=qty, minlength=len(uniq)).astype(np.int64)
         return cls(uniq[:, 0].copy(), uniq[:, 1].copy(), uniq[:, 2].copy(), total)
 
+    @classmethod
+    def concat(cls, parts: list[Assignment]) -> Assignment:
+        """Rows of several assignments together (merged where they coincide)."""
+        if not parts:
+            return cls.empty()
+        return cls.from_rows(
+            np.concatenate([p.order for p in parts]),
+            np.concatenate([p.node for p in parts]),
+            np.concatenate([p.sku for p in parts]),
+            np.concatenate([p.qty for p in parts]),
+        )
+
     def __len__(self) -> int:
         return int(self.qty.size)
 

@@ -4,13 +4,17 @@ Pipeline (each step keeps a valid plan in hand, so a time limit never loses one)
 
 1. Data → candidates: every feasible (order, node) shipment, pruned with numpy.
 2. Rule-based plan: the first incumbent and the fallback.
-3. Small problems: the MIP directly (warm-started from the rule-based plan).
-4. Larger ones: LP relaxation by column generation (each order starts with its few most
-   promising nodes; columns priced out with the duals over all candidates, so the
-   bound holds for the full problem) → rounding (fix what the LP
-   routes integrally, MIP on the rest) → reduced-cost fixing against that incumbent,
-   which removes most candidates without losing optimality → the exact MIP on what is
-   left, warm-started. The proven bound is the better of the LP's and the reduced MIP's.
+3. LP relaxation by column generation: each order starts with its few most promising
+   nodes; the other columns are priced with the duals, so the bound holds for the full
+   problem while the LP stays small.
+4. Rounding: fix what the LP routes integrally, a small MIP for the rest.
+5. Reduced-cost fixing against that incumbent: removes most candidates, provably
+   without losing any plan cheaper than the incumbent.
+6. Exact MIP on what is left, split into independent components (orders interact only
+   through binding stock and capacity rows), small ones bundled. Costs and bounds add up.
+
+The answer is the best valid plan seen, with the best proven bound, ``optimal`` when
+they meet (to ``rel_gap``).
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from router.assignment import Assignment
 from router.backends import solve
 from router.candidates import Candidates, build_candidates
 from router.check import assignment_violations
+from router.components import bundles, order_components
 from router.cost import price, total_cost
-from router.data import ProblemData
-from router.formulation import MipModel, build_mip, vector_from_assignment
+from router.data import FloatArray, IntArray, ProblemData
+from router.formulation import build_mip, vector_from_assignment
 from router.greedy import route_greedy
 from router.relaxation import (
     column_generation,
@@ -37,10 +42,12 @@ from router.relaxation import (
 )
 from router.result import RoutingResult, SolveParams, Timings
 
-DIRECT_MIP_PAIRS = 4000
-"""Up to this many candidate shipments the MIP is solved directly; above, via the LP."""
 INITIAL_COLUMNS = 8
 """Shipments per order in the first restricted LP of column generation."""
+ROUNDING_SHARE = 0.0
+"""Share of the time left given to the rounding MIP (0: greedy rounding only)."""
+BUNDLE_PAIRS = 1500
+"""Candidate shipments per bundle of components in the final MIPs."""
 
 
 class _Best:
@@ -59,126 +66,177 @@ class _Best:
         return False
 
 
-def _hint(model: MipModel, cand: Candidates, data: ProblemData, a: Assignment) -> np.ndarray | None:
-    return vector_from_assignment(model, cand, data, a.order, a.node, a.sku, a.qty)
+class _Clock:
+    def __init__(self, limit: float) -> None:
+        self.start = time.perf_counter()
+        self.deadline = self.start + limit
+
+    def left(self) -> float:
+        return max(self.deadline - time.perf_counter(), 0.0)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _proven(cost: float, bound: float | None, rel_gap: float) -> bool:
+    return bound is not None and cost - bound <= rel_gap * max(abs(cost), 1.0) + 1e-9
 
 
 def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) -> RoutingResult:
     """Least-cost plan for ``problem``; see the module docstring for the pipeline."""
     params = params or SolveParams()
-    t0 = time.perf_counter()
-    deadline = t0 + params.time_limit
-
-    def left() -> float:
-        return max(deadline - time.perf_counter(), 0.05)
-
+    clock = _Clock(params.time_limit)
     data = problem if isinstance(problem, ProblemData) else ProblemData.from_problem(problem)
     cand = build_candidates(data)
-    t1 = time.perf_counter()
+    t_cand = clock.elapsed()
     best = _Best(data, route_greedy(data, cand))
-    base_cost = best.cost
-    t2 = time.perf_counter()
+    t_base = clock.elapsed()
     stats: dict[str, float] = {
         "pairs": float(cand.num_pairs),
         "arcs": float(cand.num_arcs),
-        "baseline_cost": base_cost,
+        "baseline_cost": best.cost,
     }
-    if cand.num_pairs == 0:  # nothing can be shipped: all unfilled is the only plan
-        timings = Timings(t1 - t0, t2 - t1, total=time.perf_counter() - t0)
-        return _result(data, best.a, best.cost, best.cost, "optimal", "none", timings, stats)
+    bound: float | None = best.cost if cand.num_pairs == 0 else None  # nothing can ship
 
-    bound: float | None = None
-    mip_bound_valid = True  # does the final MIP's bound hold for the full problem?
-    build_s = solve_s = 0.0
-    if cand.num_pairs > DIRECT_MIP_PAIRS:
-        ts = time.perf_counter()
+    if not _proven(best.cost, bound, params.rel_gap):
         keep0 = initial_columns(data, cand, INITIAL_COLUMNS, must=best.a)
-        cg = column_generation(data, cand, keep0, left() * 0.35)
+        cg = column_generation(data, cand, keep0, clock.left() * 0.35)
         if cg is not None:
             bound = cg.bound
-            relax = cg.relax
-            stats.update(
-                lp_bound=cg.bound, lp_rounds=float(cg.rounds), lp_columns=float(cg.cand.num_pairs)
-            )
-            best.offer(
-                round_relaxation(data, cg.cand, relax, params.backend, left() * 0.5, params.threads)
-            )
+            stats.update(lp_bound=cg.bound, lp_rounds=cg.rounds, lp_columns=cg.cand.num_pairs)
+            if not _proven(best.cost, bound, params.rel_gap):
+                for plan in round_relaxation(
+                    data,
+                    cg.cand,
+                    cg.relax,
+                    params.backend,
+                    clock.left() * ROUNDING_SHARE,
+                    params.threads,
+                ):
+                    best.offer(plan)
             stats["rounded_cost"] = best.cost
-            keep_pairs, keep_arcs = reduced_cost_filter(cg.cand, relax, best.cost)
-            slack = best.cost - relax.bound
-            mip_bound_valid = bool(np.all(cg.full_rc[~cg.keep] > slack))
-            cand = cg.cand.subset(keep_pairs, keep_arcs)
-            stats["pairs_after_fixing"] = float(cand.num_pairs)
-        solve_s += time.perf_counter() - ts
+            cand = cand.subset(*reduced_cost_filter(cand, cg, best.cost))
+            stats["pairs_after_fixing"] = cand.num_pairs
+    t_lp = clock.elapsed()
 
-    tb = time.perf_counter()
-    model = build_mip(data, cand)
-    hint = _hint(model, cand, data, best.a) if params.warm_start else None
-    build_s += time.perf_counter() - tb
-    ts = time.perf_counter()
-    outcome = solve(
-        model,
-        params.backend,
-        time_limit=left(),
-        hint=hint,
-        threads=params.threads,
-        gap=params.rel_gap,
-    )
-    solve_s += time.perf_counter() - ts
-    te = time.perf_counter()
-    if outcome.values is not None:
-        best.offer(to_assignment(data, cand, model.x(outcome.values)))
-    # The reduced model's bound holds for the full problem only below the incumbent that
-    # justified the fixing, hence the min; the LP bound holds everywhere.
-    if outcome.bound is not None and mip_bound_valid:
-        mip_bound = min(outcome.bound, best.cost)
-        bound = mip_bound if bound is None else max(bound, mip_bound)
+    if not _proven(best.cost, bound, params.rel_gap):
+        mip_bound = _solve_by_components(data, cand, best, params, clock, stats)
+        # The reduced model's bound holds for the full problem only below the incumbent
+        # that justified the fixing (see reduced_cost_filter), hence the min.
+        if mip_bound is not None:
+            mip_bound = min(mip_bound, best.cost)
+            bound = mip_bound if bound is None else max(bound, mip_bound)
     if bound is not None:
         bound = min(bound, best.cost)
-    proven = (
-        bound is not None and best.cost - bound <= params.rel_gap * max(abs(best.cost), 1.0) + 1e-6
-    )
-    t5 = time.perf_counter()
-    stats["rows"] = float(model.A.shape[0])
-    timings = Timings(t1 - t0, t2 - t1, build_s, solve_s, t5 - te, t5 - t0)
-    return _result(
-        data,
-        best.a,
-        best.cost,
-        bound,
-        "optimal" if proven else "feasible",
-        params.backend,
-        timings,
-        stats,
-    )
-
-
-def _result(
-    data: ProblemData,
-    a: Assignment,
-    cost: float,
-    bound: float | None,
-    status: SolverStatus,
-    backend: str,
-    timings: Timings,
-    stats: dict[str, float],
-) -> RoutingResult:
-    gap = None if bound is None else max(0.0, cost - bound) / max(abs(cost), 1e-9)
+    t_mip = clock.elapsed()
+    status: SolverStatus = "optimal" if _proven(best.cost, bound, params.rel_gap) else "feasible"
     info = SolverInfo(
-        name=f"router.batch ({backend})",
+        name=f"router.batch ({params.backend})",
         status=status,
         bound=bound,
-        seconds=timings.total,
-        gap=gap,
+        seconds=clock.elapsed(),
+        gap=None if bound is None else max(0.0, best.cost - bound) / max(abs(best.cost), 1e-9),
     )
-    plan = price(data, a, info)
-    return RoutingResult(
-        plan,
-        a,
-        status,
-        cost,
-        bound,
-        info.name,
-        timings,
-        stats,
+    plan = price(data, best.a, info)
+    timings = Timings(
+        candidates=t_cand,
+        baseline=t_base - t_cand,
+        build=0.0,
+        solve=t_mip - t_base,
+        extract=clock.elapsed() - t_mip,
+        total=clock.elapsed(),
     )
+    stats["lp_seconds"] = t_lp - t_base
+    stats["mip_seconds"] = t_mip - t_lp
+    return RoutingResult(plan, best.a, status, best.cost, bound, info.name, timings, stats)
+
+
+def _lines_of(data: ProblemData, orders: IntArray) -> IntArray:
+    counts = data.order_line_start[orders + 1] - data.order_line_start[orders]
+    starts = np.repeat(data.order_line_start[orders], counts)
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return (starts + offsets).astype(np.int64)
+
+
+def _solve_by_components(
+    data: ProblemData,
+    cand: Candidates,
+    best: _Best,
+    params: SolveParams,
+    clock: _Clock,
+    stats: dict[str, float],
+) -> float | None:
+    """Exact MIPs over independent bundles of orders; offers the union, returns the bound."""
+    if cand.num_pairs == 0:
+        return None
+    full = build_mip(data, cand)
+    labels = order_components(data, cand, full)
+    groups = bundles(labels, cand, BUNDLE_PAIRS)
+    stats["components"] = float(np.unique(labels[labels >= 0]).size)
+    stats["bundles"] = float(len(groups))
+    pairs_left = float(cand.num_pairs)
+    penalty = data.sku_penalty[data.line_sku] * data.line_qty
+    bound = float(penalty[np.isin(data.line_order, np.flatnonzero(labels < 0))].sum())
+    bound_ok = True
+    rows: list[Assignment] = [_rows_of(best.a, np.flatnonzero(labels < 0))]
+    pair_bundle = np.full(data.num_orders, -1)
+    for k, orders in enumerate(groups):
+        pair_bundle[orders] = k
+    for k, orders in enumerate(groups):
+        sub_pairs = pair_bundle[cand.pair_order] == k
+        sub = cand.subset(sub_pairs)
+        lines = _lines_of(data, orders)
+        model = build_mip(data, sub, lines)
+        incumbent = _rows_of(best.a, orders)
+        hint = None
+        if params.warm_start:
+            hint = vector_from_assignment(
+                model,
+                sub,
+                data,
+                incumbent.order,
+                incumbent.node,
+                incumbent.sku,
+                incumbent.qty,
+                lines,
+            )
+        share = sub.num_pairs / max(pairs_left, 1.0)
+        pairs_left -= sub.num_pairs
+        out = solve(
+            model,
+            params.backend,
+            time_limit=max(clock.left() * share, 0.02),
+            hint=hint,
+            threads=params.threads,
+            gap=params.rel_gap,
+        )
+        if out.bound is None:
+            bound_ok = False
+        else:
+            bound += out.bound
+        found = None if out.values is None else to_assignment(data, sub, model.x(out.values))
+        if found is not None and (
+            out.objective is None
+            or _cost_of(data, found, lines) <= _cost_of(data, incumbent, lines) + 1e-9
+        ):
+            rows.append(found)
+        else:
+            rows.append(incumbent)
+    merged = Assignment.concat(rows)
+    best.offer(merged)
+    return bound if bound_ok else None
+
+
+def _rows_of(a: Assignment, orders: IntArray) -> Assignment:
+    mask = np.isin(a.order, orders)
+    return Assignment(a.order[mask], a.node[mask], a.sku[mask], a.qty[mask])
+
+
+def _cost_of(data: ProblemData, a: Assignment, lines: IntArray) -> float:
+    """Cost of an assignment restricted to some lines' orders (shipments + their penalties)."""
+    from router.cost import shipment_table
+
+    t = shipment_table(data, a)
+    shipped = a.shipped_per_line(data)[lines]
+    pen: FloatArray = (data.line_qty[lines] - shipped) * data.sku_penalty[data.line_sku[lines]]
+    return float(t.handling.sum() + t.shipping.sum() + pen.sum())

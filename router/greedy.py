@@ -12,7 +12,7 @@ import numpy as np
 
 from router.assignment import Assignment
 from router.candidates import Candidates, build_candidates
-from router.data import ProblemData
+from router.data import FloatArray, IntArray, ProblemData
 
 
 class _Greedy:
@@ -58,15 +58,26 @@ class _Greedy:
             self.rows.append((o, n, s, q))
 
 
-def route_greedy(data: ProblemData, cand: Candidates | None = None) -> Assignment:
-    """Route every order greedily by distance; returns the assignment."""
+def route_greedy(
+    data: ProblemData,
+    cand: Candidates | None = None,
+    priority: FloatArray | None = None,
+    orders: IntArray | None = None,
+) -> Assignment:
+    """Route every order (or ``orders``, in that sequence) greedily; returns the assignment.
+
+    Nodes are tried nearest first, or by ascending ``priority`` (one value per candidate
+    pair, ties by distance) when given: LP rounding uses it to follow the relaxation.
+    """
     cand = build_candidates(data) if cand is None else cand
     state = _Greedy(data, cand)
-    # pairs of each order, nearest first
-    pair_sort = np.lexsort((cand.pair_distance, cand.pair_order))
+    keys = (cand.pair_distance, cand.pair_order)
+    if priority is not None:
+        keys = (cand.pair_distance, priority, cand.pair_order)
+    pair_sort = np.lexsort(keys)
     first_pair = np.searchsorted(cand.pair_order[pair_sort], np.arange(data.num_orders + 1))
     line_qty = data.line_qty.tolist()
-    for o in range(data.num_orders):
+    for o in range(data.num_orders) if orders is None else orders.tolist():
         pairs = pair_sort[first_pair[o] : first_pair[o + 1]].tolist()
         if not pairs:
             continue

@@ -19,8 +19,9 @@ import numpy as np
 from router.assignment import Assignment
 from router.backends import Backend, SolveOutcome, solve
 from router.candidates import Candidates, build_candidates
-from router.data import BoolArray, FloatArray, ProblemData
+from router.data import BoolArray, FloatArray, IntArray, ProblemData
 from router.formulation import MipModel, build_mip
+from router.greedy import route_greedy
 
 INTEGRAL_TOL = 1e-6
 
@@ -79,60 +80,146 @@ def round_relaxation(
     backend: Backend,
     time_limit: float,
     threads: int = 1,
-) -> Assignment | None:
-    """Fix the orders the LP routes integrally; solve a MIP for the rest on what is left."""
+) -> list[Assignment]:
+    """Plans from the LP: fix the orders it routes integrally, then route the rest.
+
+    The rest is routed twice: greedily, trying nodes in order of their LP weight (fast,
+    always done), and by a MIP on the stock and capacity left (when time allows).
+    Returns the plans found, cheapest not guaranteed first.
+    """
     model, v = relax.model, relax.values
-    y, x = model.y(v), model.x(v)
-    frac_pair = np.abs(y - np.rint(y)) > INTEGRAL_TOL
-    frac_arc = np.abs(x - np.rint(x)) > INTEGRAL_TOL
-    u = model.u(v)
-    frac_line = np.abs(u - np.rint(u)) > INTEGRAL_TOL
+    y, x, u = model.y(v), model.x(v), model.u(v)
     loose = np.zeros(data.num_orders, dtype=bool)
-    loose[cand.pair_order[frac_pair]] = True
-    loose[cand.pair_order[cand.arc_pair[frac_arc]]] = True
-    loose[data.line_order[frac_line]] = True  # model covers all lines here
-    fixed_arc = ~loose[cand.pair_order[cand.arc_pair]]
-    xf = np.where(fixed_arc, x, 0.0)
-    fixed = to_assignment(data, cand, xf)
+    loose[cand.pair_order[np.abs(y - np.rint(y)) > INTEGRAL_TOL]] = True
+    loose[cand.pair_order[cand.arc_pair[np.abs(x - np.rint(x)) > INTEGRAL_TOL]]] = True
+    loose[data.line_order[np.abs(u - np.rint(u)) > INTEGRAL_TOL]] = True  # covers all lines
+    fixed = to_assignment(data, cand, np.where(loose[cand.pair_order[cand.arc_pair]], 0.0, x))
     rest = np.flatnonzero(loose)
     if rest.size == 0:
-        return fixed
+        return [fixed]
     left = residual(data, fixed)
     sub_cand = build_candidates(left, rest)
     if sub_cand.num_pairs == 0:
-        return fixed
-    lines = np.concatenate(
-        [np.arange(data.order_line_start[o], data.order_line_start[o + 1]) for o in rest]
+        return [fixed]
+    # LP weight of each remaining candidate (0 for columns the LP never had)
+    weight = dict(
+        zip((cand.pair_order * data.num_nodes + cand.pair_node).tolist(), y.tolist(), strict=True)
     )
-    sub = build_mip(left, sub_cand, lines)
-    out = solve(sub, backend, time_limit=time_limit, threads=threads, gap=1e-6)
-    if out.values is None:
-        return None
-    extra = to_assignment(data, sub_cand, sub.x(out.values))
-    return Assignment.from_rows(
-        np.concatenate([fixed.order, extra.order]),
-        np.concatenate([fixed.node, extra.node]),
-        np.concatenate([fixed.sku, extra.sku]),
-        np.concatenate([fixed.qty, extra.qty]),
-    )
+    keys = (sub_cand.pair_order * data.num_nodes + sub_cand.pair_node).tolist()
+    priority = -np.array([weight.get(k, 0.0) for k in keys])
+    # most decided orders first: they lose least by going first
+    certainty = np.zeros(data.num_orders)
+    np.maximum.at(certainty, cand.pair_order, y)
+    sequence = rest[np.argsort(-certainty[rest], kind="stable")]
+    plans = [Assignment.concat([fixed, route_greedy(left, sub_cand, priority, sequence)])]
+    dived = dive(data, fixed, rest, time_limit=time_limit * 0.5)
+    if dived is not None:
+        plans.append(dived)
+    if time_limit > 0.05:
+        lines = np.concatenate(
+            [np.arange(data.order_line_start[o], data.order_line_start[o + 1]) for o in rest]
+        )
+        sub = build_mip(left, sub_cand, lines)
+        out = solve(sub, backend, time_limit=time_limit, threads=threads, gap=1e-6)
+        if out.values is not None:
+            plans.append(
+                Assignment.concat([fixed, to_assignment(data, sub_cand, sub.x(out.values))])
+            )
+    return plans
+
+
+def _loose_orders(data: ProblemData, cand: Candidates, model: MipModel, v: FloatArray) -> BoolArray:
+    y, x, u = model.y(v), model.x(v), model.u(v)
+    loose = np.zeros(data.num_orders, dtype=bool)
+    loose[cand.pair_order[np.abs(y - np.rint(y)) > INTEGRAL_TOL]] = True
+    loose[cand.pair_order[cand.arc_pair[np.abs(x - np.rint(x)) > INTEGRAL_TOL]]] = True
+    return loose
+
+
+def dive(
+    data: ProblemData, fixed: Assignment, rest: IntArray, time_limit: float, max_rounds: int = 12
+) -> Assignment | None:
+    """LP diving for the orders the LP left fractional.
+
+    Repeatedly: solve the LP of the remaining orders on the stock and capacity left, fix
+    the orders it routes integrally, and force each fractional order's heaviest shipment.
+    Orders still open at the end are routed greedily.
+    """
+    import time
+
+    start = time.perf_counter()
+    forced: set[int] = set()  # order * N + node
+    parts = [fixed]
+    N = data.num_nodes
+    for _ in range(max_rounds):
+        if rest.size == 0 or time.perf_counter() - start > time_limit:
+            break
+        left = residual(data, Assignment.concat(parts))
+        cand = build_candidates(left, rest)
+        if cand.num_pairs == 0:
+            rest = rest[:0]
+            break
+        lines = np.concatenate(
+            [np.arange(data.order_line_start[o], data.order_line_start[o + 1]) for o in rest]
+        )
+        model = build_mip(left, cand, lines)
+        keys = cand.pair_order * N + cand.pair_node
+        lb = model.var_lb.copy()
+        lb[: model.num_pairs][np.isin(keys, np.fromiter(forced, dtype=np.int64))] = 1.0
+        model = dataclasses.replace(model, var_lb=lb)
+        remaining = time_limit - (time.perf_counter() - start)
+        relax = solve_relaxation(model, max(remaining, 0.01))
+        if relax is None:
+            break
+        v = relax.values
+        loose = _loose_orders(data, cand, model, v)
+        x = np.where(loose[cand.pair_order[cand.arc_pair]], 0.0, model.x(v))
+        parts.append(to_assignment(data, cand, x))
+        still = rest[loose[rest]]
+        if still.size == rest.size and not still.size == 0:
+            # force the heaviest unforced shipment of each fractional order
+            y = model.y(v)
+            open_pair = loose[cand.pair_order] & ~np.isin(keys, np.fromiter(forced, dtype=np.int64))
+            idx = np.flatnonzero(open_pair)
+            if idx.size == 0:
+                break
+            order = idx[np.lexsort((-y[idx], cand.pair_order[idx]))]
+            first = np.unique(cand.pair_order[order], return_index=True)[1]
+            forced.update(keys[order[first]].tolist())
+        rest = still
+    if rest.size:
+        left = residual(data, Assignment.concat(parts))
+        parts.append(route_greedy(left, build_candidates(left, rest), orders=rest))
+    return Assignment.concat(parts)
 
 
 def reduced_cost_filter(
-    cand: Candidates, relax: Relaxation, upper: float, eps: float = 1e-6
+    cand: Candidates, cg: ColumnGeneration, upper: float, eps: float = 1e-6
 ) -> tuple[BoolArray, BoolArray]:
-    """Pairs and arcs that may be used by a plan cheaper than ``upper``; no others can."""
-    model, out = relax.model, relax.outcome
+    """Shipments and flows of ``cand`` that a plan cheaper than ``upper`` may use.
+
+    Every feasible plan costs at least ``bound + Σ_j d_j v_j`` (each term ≥ 0 at the
+    LP's duals, columns outside the restricted LP priced by :func:`pair_reduced_costs`),
+    so anything whose reduced cost exceeds ``upper − bound`` is provably unused by a
+    better plan. Restricted to what is kept, the MIP's optimum is the true optimum
+    whenever it is below ``upper``, and its bound is valid for the full problem.
+    """
+    model, out = cg.relax.model, cg.relax.outcome
     assert out.reduced_costs is not None
-    d = out.reduced_costs
-    v = relax.values
+    d, v = out.reduced_costs, cg.relax.values
+    sub = cg.cand
     dy = np.maximum(model.y(d), 0.0)
     dx = np.maximum(model.x(d), 0.0)
-    min_dx = np.full(cand.num_pairs, np.inf)
-    np.minimum.at(min_dx, cand.arc_pair, dx)
+    min_dx = np.full(sub.num_pairs, np.inf)
+    np.minimum.at(min_dx, sub.arc_pair, dx)
     min_dx[~np.isfinite(min_dx)] = 0.0
-    slack = upper - relax.bound + eps * max(abs(upper), 1.0)
-    keep_pairs = (model.y(v) > INTEGRAL_TOL) | (dy + min_dx <= slack)
-    keep_arcs = (model.x(v) > INTEGRAL_TOL) | (dx + dy[cand.arc_pair] <= slack)
+    slack = upper - cg.bound + eps * max(abs(upper), 1.0)
+    inner_pairs = (model.y(v) > INTEGRAL_TOL) | (dy + min_dx <= slack)
+    inner_arcs = (model.x(v) > INTEGRAL_TOL) | (dx + dy[sub.arc_pair] <= slack)
+    keep_pairs = np.where(cg.keep, False, cg.full_rc <= slack)
+    keep_pairs[np.flatnonzero(cg.keep)] = inner_pairs
+    keep_arcs = ~cg.keep[cand.arc_pair]
+    keep_arcs[np.flatnonzero(cg.keep[cand.arc_pair])] = inner_arcs
     return keep_pairs, keep_arcs
 
 

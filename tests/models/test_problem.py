@@ -139,14 +139,23 @@ def test_explicit_null_takes_the_default() -> None:
     data = minimal()
     for node in data["nodes"]:
         node.update(
-            can_ship=None, can_pickup=None, enabled=None, order_capacity=None,
-            unit_capacity=None, handling_cost_per_shipment=None, handling_cost_per_unit=None,
+            can_ship=None,
+            can_pickup=None,
+            enabled=None,
+            order_capacity=None,
+            unit_capacity=None,
+            handling_cost_per_shipment=None,
+            handling_cost_per_unit=None,
         )
     data["skus"][0].update(weight_kg=None, store_eligible=None, unfilled_penalty=None)
     data["inventory"][0].update(reserved=None, safety_stock=None)
     data["orders"][0].update(
-        method=None, pickup_node=None, allow_split=None, allow_transfer=None,
-        deliver_within_days=None, excluded_nodes=None,
+        method=None,
+        pickup_node=None,
+        allow_split=None,
+        allow_transfer=None,
+        deliver_within_days=None,
+        excluded_nodes=None,
     )
     data["options"] = None
     _check_defaults(parse_problem(data))
@@ -271,33 +280,58 @@ def _append_line(order: int, line: dict[str, Any]) -> Mutation:
 
 BAD_CASES: list[Any] = [
     # unknown references
-    pytest.param(_set("orders", 3, "lines", 0, "sku", value="SKU99999"),
-                 "orders[3].lines[0].sku", id="unknown-line-sku"),
-    pytest.param(_set("inventory", 2, "node", value="W9999"),
-                 "inventory[2].node", id="unknown-inventory-node"),
-    pytest.param(_set("inventory", 2, "sku", value="SKU99999"),
-                 "inventory[2].sku", id="unknown-inventory-sku"),
-    pytest.param(_set("orders", 7, "excluded_nodes", value=["W0001", "W9999"]),
-                 "orders[7].excluded_nodes[1]", id="unknown-excluded-node"),
-    pytest.param(_set("orders", 10, "pickup_node", value="S9999"),
-                 "orders[10].pickup_node", id="unknown-pickup-node"),
+    pytest.param(
+        _set("orders", 3, "lines", 0, "sku", value="SKU99999"),
+        "orders[3].lines[0].sku",
+        id="unknown-line-sku",
+    ),
+    pytest.param(
+        _set("inventory", 2, "node", value="W9999"),
+        "inventory[2].node",
+        id="unknown-inventory-node",
+    ),
+    pytest.param(
+        _set("inventory", 2, "sku", value="SKU99999"),
+        "inventory[2].sku",
+        id="unknown-inventory-sku",
+    ),
+    pytest.param(
+        _set("orders", 7, "excluded_nodes", value=["W0001", "W9999"]),
+        "orders[7].excluded_nodes[1]",
+        id="unknown-excluded-node",
+    ),
+    pytest.param(
+        _set("orders", 10, "pickup_node", value="S9999"),
+        "orders[10].pickup_node",
+        id="unknown-pickup-node",
+    ),
     # duplicates
     pytest.param(_append_copy("nodes", 0), "nodes[6].id", id="duplicate-node-id"),
     pytest.param(_append_copy("skus", 2), "skus[8].id", id="duplicate-sku-id"),
     pytest.param(_append_copy("orders", 4), "orders[12].id", id="duplicate-order-id"),
-    pytest.param(_append("inventory", {"node": "W0001", "sku": "SKU00001", "on_hand": 1}),
-                 "inventory[16]", id="second-stock-record"),
+    pytest.param(
+        _append("inventory", {"node": "W0001", "sku": "SKU00001", "on_hand": 1}),
+        "inventory[16]",
+        id="second-stock-record",
+    ),
     # negative quantities
-    pytest.param(_set("inventory", 5, "on_hand", value=-1), "inventory[5].on_hand",
-                 id="negative-on-hand"),
-    pytest.param(_set("inventory", 5, "reserved", value=-1), "inventory[5].reserved",
-                 id="negative-reserved"),
-    pytest.param(_set("inventory", 5, "safety_stock", value=-3), "inventory[5].safety_stock",
-                 id="negative-safety-stock"),
-    pytest.param(_set("orders", 4, "lines", 1, "qty", value=0), "orders[4].lines[1].qty",
-                 id="qty-zero"),
-    pytest.param(_set("orders", 4, "lines", 1, "qty", value=-2), "orders[4].lines[1].qty",
-                 id="qty-negative"),
+    pytest.param(
+        _set("inventory", 5, "on_hand", value=-1), "inventory[5].on_hand", id="negative-on-hand"
+    ),
+    pytest.param(
+        _set("inventory", 5, "reserved", value=-1), "inventory[5].reserved", id="negative-reserved"
+    ),
+    pytest.param(
+        _set("inventory", 5, "safety_stock", value=-3),
+        "inventory[5].safety_stock",
+        id="negative-safety-stock",
+    ),
+    pytest.param(
+        _set("orders", 4, "lines", 1, "qty", value=0), "orders[4].lines[1].qty", id="qty-zero"
+    ),
+    pytest.param(
+        _set("orders", 4, "lines", 1, "qty", value=-2), "orders[4].lines[1].qty", id="qty-negative"
+    ),
     # coordinates
     pytest.param(_set("nodes", 2, "lat", value=math.nan), "nodes[2].lat", id="node-lat-nan"),
     pytest.param(_set("nodes", 2, "lon", value=math.nan), "nodes[2].lon", id="node-lon-nan"),
@@ -305,8 +339,7 @@ BAD_CASES: list[Any] = [
     pytest.param(_set("nodes", 2, "lon", value=-math.inf), "nodes[2].lon", id="node-lon-neginf"),
     pytest.param(_set("orders", 1, "lat", value=math.nan), "orders[1].lat", id="order-lat-nan"),
     pytest.param(_set("orders", 1, "lon", value=math.nan), "orders[1].lon", id="order-lon-nan"),
-    pytest.param(_set("orders", 1, "lat", value=-math.inf), "orders[1].lat",
-                 id="order-lat-neginf"),
+    pytest.param(_set("orders", 1, "lat", value=-math.inf), "orders[1].lat", id="order-lat-neginf"),
     pytest.param(_set("orders", 1, "lon", value=math.inf), "orders[1].lon", id="order-lon-inf"),
     pytest.param(_set("nodes", 0, "lat", value=91), "nodes[0].lat", id="node-lat-91"),
     pytest.param(_set("nodes", 0, "lat", value=-90.0001), "nodes[0].lat", id="node-lat-below"),
@@ -315,80 +348,132 @@ BAD_CASES: list[Any] = [
     pytest.param(_set("orders", 1, "lat", value=91), "orders[1].lat", id="order-lat-91"),
     pytest.param(_set("orders", 1, "lat", value=-91.5), "orders[1].lat", id="order-lat-below"),
     pytest.param(_set("orders", 1, "lon", value=-181), "orders[1].lon", id="order-lon-minus-181"),
-    pytest.param(_set("orders", 2, "lon", value=181), "orders[2].lon",
-                 id="explicit-ship-order-lon-181"),
+    pytest.param(
+        _set("orders", 2, "lon", value=181), "orders[2].lon", id="explicit-ship-order-lon-181"
+    ),
     pytest.param(_delete("orders", 0, "lat"), "orders[0].lat", id="ship-order-missing-lat"),
     pytest.param(_delete("orders", 0, "lon"), "orders[0].lon", id="ship-order-missing-lon"),
     pytest.param(_set("orders", 0, "lat", value=None), "orders[0].lat", id="ship-order-null-lat"),
     pytest.param(_delete("nodes", 0, "lat"), "nodes[0].lat", id="node-missing-lat"),
     # pickup
-    pytest.param(_delete("orders", 10, "pickup_node"), "orders[10].pickup_node",
-                 id="pickup-order-missing-pickup-node"),
-    pytest.param(_set("orders", 10, "pickup_node", value="W0001"), "orders[10].pickup_node",
-                 id="pickup-node-is-warehouse-by-default"),
-    pytest.param(_set("nodes", 3, "can_pickup", value=False), "orders[10].pickup_node",
-                 id="pickup-node-store-without-pickup"),
+    pytest.param(
+        _delete("orders", 10, "pickup_node"),
+        "orders[10].pickup_node",
+        id="pickup-order-missing-pickup-node",
+    ),
+    pytest.param(
+        _set("orders", 10, "pickup_node", value="W0001"),
+        "orders[10].pickup_node",
+        id="pickup-node-is-warehouse-by-default",
+    ),
+    pytest.param(
+        _set("nodes", 3, "can_pickup", value=False),
+        "orders[10].pickup_node",
+        id="pickup-node-store-without-pickup",
+    ),
     # lines
     pytest.param(_set("orders", 2, "lines", value=[]), "orders[2].lines", id="empty-lines"),
     pytest.param(_delete("orders", 2, "lines"), "orders[2].lines", id="missing-lines"),
-    pytest.param(_append_line(4, {"sku": "SKU00005", "qty": 1}), "orders[4].lines[5].sku",
-                 id="two-lines-one-sku"),
+    pytest.param(
+        _append_line(4, {"sku": "SKU00005", "qty": 1}),
+        "orders[4].lines[5].sku",
+        id="two-lines-one-sku",
+    ),
     # integers and ranges
-    pytest.param(_set("orders", 5, "deliver_within_days", value=-1),
-                 "orders[5].deliver_within_days", id="negative-deliver-within-days"),
-    pytest.param(_set("nodes", 3, "order_capacity", value=-1), "nodes[3].order_capacity",
-                 id="negative-order-capacity"),
-    pytest.param(_set("nodes", 5, "unit_capacity", value=-5), "nodes[5].unit_capacity",
-                 id="negative-unit-capacity"),
-    pytest.param(_set("orders", 0, "lines", 0, "qty", value=1.5), "orders[0].lines[0].qty",
-                 id="fractional-qty"),
-    pytest.param(_set("nodes", 3, "order_capacity", value=2.5), "nodes[3].order_capacity",
-                 id="fractional-order-capacity"),
-    pytest.param(_set("nodes", 5, "unit_capacity", value=0.5), "nodes[5].unit_capacity",
-                 id="fractional-unit-capacity"),
-    pytest.param(_set("inventory", 0, "on_hand", value=2.5), "inventory[0].on_hand",
-                 id="fractional-on-hand"),
-    pytest.param(_set("orders", 5, "deliver_within_days", value=1.5),
-                 "orders[5].deliver_within_days", id="fractional-deliver-within-days"),
-    pytest.param(_set("rates", 1, "transit_days", value=1.5), "rates[1].transit_days",
-                 id="fractional-transit-days"),
-    pytest.param(_set("skus", 0, "weight_kg", value=-0.1), "skus[0].weight_kg",
-                 id="negative-weight"),
-    pytest.param(_set("nodes", 0, "handling_cost_per_unit", value=-1),
-                 "nodes[0].handling_cost_per_unit", id="negative-handling"),
+    pytest.param(
+        _set("orders", 5, "deliver_within_days", value=-1),
+        "orders[5].deliver_within_days",
+        id="negative-deliver-within-days",
+    ),
+    pytest.param(
+        _set("nodes", 3, "order_capacity", value=-1),
+        "nodes[3].order_capacity",
+        id="negative-order-capacity",
+    ),
+    pytest.param(
+        _set("nodes", 5, "unit_capacity", value=-5),
+        "nodes[5].unit_capacity",
+        id="negative-unit-capacity",
+    ),
+    pytest.param(
+        _set("orders", 0, "lines", 0, "qty", value=1.5),
+        "orders[0].lines[0].qty",
+        id="fractional-qty",
+    ),
+    pytest.param(
+        _set("nodes", 3, "order_capacity", value=2.5),
+        "nodes[3].order_capacity",
+        id="fractional-order-capacity",
+    ),
+    pytest.param(
+        _set("nodes", 5, "unit_capacity", value=0.5),
+        "nodes[5].unit_capacity",
+        id="fractional-unit-capacity",
+    ),
+    pytest.param(
+        _set("inventory", 0, "on_hand", value=2.5), "inventory[0].on_hand", id="fractional-on-hand"
+    ),
+    pytest.param(
+        _set("orders", 5, "deliver_within_days", value=1.5),
+        "orders[5].deliver_within_days",
+        id="fractional-deliver-within-days",
+    ),
+    pytest.param(
+        _set("rates", 1, "transit_days", value=1.5),
+        "rates[1].transit_days",
+        id="fractional-transit-days",
+    ),
+    pytest.param(
+        _set("skus", 0, "weight_kg", value=-0.1), "skus[0].weight_kg", id="negative-weight"
+    ),
+    pytest.param(
+        _set("nodes", 0, "handling_cost_per_unit", value=-1),
+        "nodes[0].handling_cost_per_unit",
+        id="negative-handling",
+    ),
     # rate bands
-    pytest.param(_set("rates", 2, "max_km", value=200), "rates[2].max_km",
-                 id="unsorted-rate-bands"),
-    pytest.param(_set("rates", 1, "max_km", value=None), "rates[2].max_km",
-                 id="null-max-km-not-last"),
+    pytest.param(
+        _set("rates", 2, "max_km", value=200), "rates[2].max_km", id="unsorted-rate-bands"
+    ),
+    pytest.param(
+        _set("rates", 1, "max_km", value=None), "rates[2].max_km", id="null-max-km-not-last"
+    ),
     # wrong types
-    pytest.param(_set("inventory", 0, "on_hand", value="5"), "inventory[0].on_hand",
-                 id="string-on-hand"),
-    pytest.param(_set("orders", 0, "lines", 0, "qty", value="1"), "orders[0].lines[0].qty",
-                 id="string-qty"),
-    pytest.param(_set("orders", 0, "lines", 0, "qty", value=True), "orders[0].lines[0].qty",
-                 id="bool-qty"),
+    pytest.param(
+        _set("inventory", 0, "on_hand", value="5"), "inventory[0].on_hand", id="string-on-hand"
+    ),
+    pytest.param(
+        _set("orders", 0, "lines", 0, "qty", value="1"), "orders[0].lines[0].qty", id="string-qty"
+    ),
+    pytest.param(
+        _set("orders", 0, "lines", 0, "qty", value=True), "orders[0].lines[0].qty", id="bool-qty"
+    ),
     pytest.param(_set("nodes", 0, "lat", value="17.1886"), "nodes[0].lat", id="string-node-lat"),
     pytest.param(_set("orders", 0, "lat", value="10.3"), "orders[0].lat", id="string-order-lat"),
-    pytest.param(_set("skus", 1, "weight_kg", value="heavy"), "skus[1].weight_kg",
-                 id="string-weight"),
+    pytest.param(
+        _set("skus", 1, "weight_kg", value="heavy"), "skus[1].weight_kg", id="string-weight"
+    ),
     pytest.param(_set("rates", 0, "base", value="4.83"), "rates[0].base", id="string-base"),
-    pytest.param(_set("nodes", 1, "order_capacity", value="3"), "nodes[1].order_capacity",
-                 id="string-capacity"),
+    pytest.param(
+        _set("nodes", 1, "order_capacity", value="3"),
+        "nodes[1].order_capacity",
+        id="string-capacity",
+    ),
     pytest.param(_set("nodes", 0, "type", value="depot"), "nodes[0].type", id="bad-node-type"),
-    pytest.param(_set("orders", 0, "method", value="drone"), "orders[0].method",
-                 id="bad-method"),
-    pytest.param(_set("orders", 0, "lines", value="SKU00002"), "orders[0].lines",
-                 id="string-lines"),
-    pytest.param(_set("options", value={"time_limit_s": "fast"}), "options.time_limit_s",
-                 id="string-time-limit"),
+    pytest.param(_set("orders", 0, "method", value="drone"), "orders[0].method", id="bad-method"),
+    pytest.param(
+        _set("orders", 0, "lines", value="SKU00002"), "orders[0].lines", id="string-lines"
+    ),
+    pytest.param(
+        _set("options", value={"time_limit_s": "fast"}),
+        "options.time_limit_s",
+        id="string-time-limit",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("mutate", "path"), BAD_CASES)
-def test_bad_input_names_the_field(
-    raw: dict[str, Any], mutate: Mutation, path: str
-) -> None:
+def test_bad_input_names_the_field(raw: dict[str, Any], mutate: Mutation, path: str) -> None:
     mutate(raw)
     exc = bad_input(raw)
     # Exactly the offending field, nothing else: the rest of the example is fine.
@@ -467,7 +552,9 @@ def test_errors_in_several_lines_of_one_order_are_all_reported(raw: dict[str, An
     raw["orders"][4]["lines"][4]["sku"] = "SKU88888"
     exc = bad_input(raw)
     assert set(paths(exc)) == {
-        "orders[4].lines[0].sku", "orders[4].lines[2].sku", "orders[4].lines[4].sku",
+        "orders[4].lines[0].sku",
+        "orders[4].lines[2].sku",
+        "orders[4].lines[4].sku",
     }
 
 
