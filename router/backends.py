@@ -110,7 +110,7 @@ def solve(
             rc = np.asarray(solver.reduced_costs(), dtype=np.float64)
             if rc.size != values.size:
                 rc = model.c - model.A.T @ duals
-    elif optimal and (bound is None or bound > objective):
+    elif optimal:  # proven within the solver's own tolerance (CP-SAT scales float costs)
         bound = objective
     status: OutcomeStatus = "optimal" if optimal else "feasible"
     return SolveOutcome(status, values, objective, bound, seconds, duals, rc)

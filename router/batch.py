@@ -33,6 +33,8 @@ from router.cost import price, total_cost
 from router.data import FloatArray, IntArray, ProblemData
 from router.formulation import build_mip, vector_from_assignment
 from router.greedy import route_greedy
+from router.lagrange import lagrangian_bound
+from router.neighbourhood import home_bundles, improve
 from router.relaxation import (
     column_generation,
     initial_columns,
@@ -42,6 +44,12 @@ from router.relaxation import (
 )
 from router.result import RoutingResult, SolveParams, Timings
 
+LARGE_PAIRS = 300_000
+"""Above this many candidate shipments, the fix-and-optimize path (see optimize)."""
+LARGE_COLUMNS = 4
+"""Shipments per order the fix-and-optimize path may choose from."""
+LARGE_BUNDLE_ORDERS = 400
+"""Orders per neighbourhood re-optimized at once on the fix-and-optimize path."""
 INITIAL_COLUMNS = 8
 """Shipments per order in the first restricted LP of column generation."""
 ROUNDING_SHARE = 0.0
@@ -67,9 +75,11 @@ class _Best:
 
 
 class _Clock:
+    """Time left for solver stages: the limit less a margin for extracting and pricing."""
+
     def __init__(self, limit: float) -> None:
         self.start = time.perf_counter()
-        self.deadline = self.start + limit
+        self.deadline = self.start + max(limit * 0.92 - 0.05, limit * 0.5)
 
     def left(self) -> float:
         return max(self.deadline - time.perf_counter(), 0.0)
@@ -98,14 +108,33 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     }
     bound: float | None = best.cost if cand.num_pairs == 0 else None  # nothing can ship
 
-    if not _proven(best.cost, bound, params.rel_gap):
+    if cand.num_pairs > LARGE_PAIRS:
+        # Too large for the coupled LP in the time limit: fix-and-optimize over bundles of
+        # neighbouring orders on restricted candidates, then a Lagrangian bound.
+        keep = initial_columns(data, cand, LARGE_COLUMNS, must=best.a)
+        allowed = cand.subset(keep)
+        groups = home_bundles(data, allowed, LARGE_BUNDLE_ORDERS)
+        stats["bundles"] = float(len(groups))
+        improve_until = clock.left() * 0.65
+        while clock.left() > 0.5 and clock.elapsed() < improve_until:
+            before = best.cost
+            seconds = improve_until - clock.elapsed()
+            best.offer(
+                improve(data, allowed, best.a, groups, params.backend, seconds, params.threads)
+            )
+            stats["passes"] = stats.get("passes", 0.0) + 1
+            if best.cost > before - 1e-6 * abs(before):
+                break
+        bound = lagrangian_bound(data, cand, best.cost, clock.left())
+        stats["lagrangian_bound"] = bound
+    elif not _proven(best.cost, bound, params.rel_gap):
         keep0 = initial_columns(data, cand, INITIAL_COLUMNS, must=best.a)
         cg = column_generation(data, cand, keep0, clock.left() * 0.35)
         if cg is not None:
             bound = cg.bound
             stats.update(lp_bound=cg.bound, lp_rounds=cg.rounds, lp_columns=cg.cand.num_pairs)
             if not _proven(best.cost, bound, params.rel_gap):
-                for plan in round_relaxation(
+                for rounded in round_relaxation(
                     data,
                     cg.cand,
                     cg.relax,
@@ -113,13 +142,13 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
                     clock.left() * ROUNDING_SHARE,
                     params.threads,
                 ):
-                    best.offer(plan)
+                    best.offer(rounded)
             stats["rounded_cost"] = best.cost
             cand = cand.subset(*reduced_cost_filter(cand, cg, best.cost))
             stats["pairs_after_fixing"] = cand.num_pairs
     t_lp = clock.elapsed()
 
-    if not _proven(best.cost, bound, params.rel_gap):
+    if cand.num_pairs <= LARGE_PAIRS and not _proven(best.cost, bound, params.rel_gap):
         mip_bound = _solve_by_components(data, cand, best, params, clock, stats)
         # The reduced model's bound holds for the full problem only below the incumbent
         # that justified the fixing (see reduced_cost_filter), hence the min.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 import numpy as np
+from pydantic import BaseModel
 
 from models import Plan
 from router.assignment import Assignment
@@ -284,8 +285,22 @@ def check_plan(data: ProblemData, plan: Plan) -> CheckReport:
     return CheckReport(tuple(out), repriced)
 
 
+def _mismatches(reported: BaseModel | None, priced: BaseModel | None) -> list[str]:
+    """Fields of ``reported`` that differ from ``priced`` (numbers to REL_TOL)."""
+    if reported is None or priced is None:
+        return []
+    out = []
+    for name in type(reported).model_fields:
+        a, b = getattr(reported, name), getattr(priced, name)
+        if not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+            continue
+        if not _close(float(a), float(b)):
+            out.append(f"{name} reported {a}, priced {b}")
+    return out
+
+
 def _reported_vs_repriced(plan: Plan, repriced: Plan) -> list[Violation]:
-    """Reported statuses and costs (where given) must equal the contract's price."""
+    """Reported statuses, costs, distances and transit days (where given) must be exact."""
     out: list[Violation] = []
     by_id = {op.order_id: op for op in repriced.orders}
     for op in plan.orders:
@@ -301,37 +316,13 @@ def _reported_vs_repriced(plan: Plan, repriced: Plan) -> list[Violation]:
         ref_ship = {sh.node: sh for sh in ref.shipments}
         for sh in op.shipments:
             r = ref_ship.get(sh.node)
-            if r is None or r.cost is None:
+            if r is None:
                 continue
-            if sh.cost is not None and not _close(sh.cost.total, r.cost.total):
-                out.append(
-                    Violation(
-                        "cost_mismatch",
-                        f"shipment reported {sh.cost.total}, priced {r.cost.total}",
-                        op.order_id,
-                        sh.node,
-                    )
-                )
-        if (
-            op.cost is not None
-            and ref.cost is not None
-            and not _close(op.cost.total, ref.cost.total)
-        ):
-            out.append(
-                Violation(
-                    "cost_mismatch",
-                    f"order reported {op.cost.total}, priced {ref.cost.total}",
-                    op.order_id,
-                )
-            )
-    if (
-        plan.cost is not None
-        and repriced.cost is not None
-        and not _close(plan.cost.total, repriced.cost.total)
-    ):
-        out.append(
-            Violation(
-                "cost_mismatch", f"plan reported {plan.cost.total}, priced {repriced.cost.total}"
-            )
-        )
+            diffs = _mismatches(sh, r) + _mismatches(sh.cost, r.cost)
+            for msg in diffs:
+                out.append(Violation("cost_mismatch", f"shipment {msg}", op.order_id, sh.node))
+        for msg in _mismatches(op.cost, ref.cost):
+            out.append(Violation("cost_mismatch", f"order {msg}", op.order_id))
+    for msg in _mismatches(plan.cost, repriced.cost):
+        out.append(Violation("cost_mismatch", f"plan {msg}"))
     return out

@@ -37,15 +37,15 @@ def order_components(data: ProblemData, cand: Candidates, model: MipModel) -> In
     valid = row_orders >= 0
     n_rows = int(coupling.sum())
     # bipartite graph: orders (0..O-1) and coupling rows (O..O+R-1)
-    O = data.num_orders
+    n_orders = data.num_orders
     g = sp.coo_matrix(
-        (np.ones(int(valid.sum())), (row_orders[valid], O + A.row[valid])),
-        shape=(O + n_rows, O + n_rows),
+        (np.ones(int(valid.sum())), (row_orders[valid], n_orders + A.row[valid])),
+        shape=(n_orders + n_rows, n_orders + n_rows),
     )
     _, labels = connected_components(g, directed=False)
-    has = np.zeros(O, dtype=bool)
+    has = np.zeros(n_orders, dtype=bool)
     has[cand.pair_order] = True
-    return np.where(has, labels[:O], -1).astype(np.int64)
+    return np.where(has, labels[:n_orders], -1).astype(np.int64)
 
 
 def bundles(labels: IntArray, cand: Candidates, max_pairs: int) -> list[IntArray]:

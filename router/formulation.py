@@ -18,6 +18,7 @@ Rows that can never bind (total candidate supply within the limit) are left out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,8 +61,14 @@ class MipModel:
         return v[self.num_pairs + self.num_arcs :]
 
 
-def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None) -> MipModel:
-    """The MIP over ``cand``; ``lines`` are the problem lines it covers (default: all)."""
+def build_mip(
+    data: ProblemData, cand: Candidates, lines: IntArray | None = None, *, coupling: bool = True
+) -> MipModel:
+    """The MIP over ``cand``; ``lines`` are the problem lines it covers (default: all).
+
+    ``coupling=False`` leaves out the stock and capacity rows, the only rows that link
+    orders: the relaxation then splits into one small problem per order (a cheap bound).
+    """
     line_ids = np.arange(data.num_lines) if lines is None else np.asarray(lines, dtype=np.int64)
     L = line_ids.size
     P, A_ = cand.num_pairs, cand.num_arcs
@@ -125,70 +132,42 @@ def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None
         1,
         ar,
     )
-    # stock, only where candidate demand could exceed atp
-    key = arc_node * S + arc_sku
-    uk, inv = np.unique(key, return_inverse=True)
-    demand = np.bincount(inv, weights=cand.arc_cap, minlength=uk.size)
-    atp = data.atp[uk // S, uk % S]
-    bind = demand > atp
-    rid = np.cumsum(bind) - 1
-    sel = bind[inv]
-    add(
-        rid[inv[sel]],
-        xo + np.flatnonzero(sel),
-        np.ones(int(sel.sum())),
-        np.full(int(bind.sum()), -np.inf),
-        atp[bind].astype(np.float64),
-        2,
-        uk[bind],
+
+    def limit_rows(
+        group: IntArray,
+        used: FloatArray,
+        limit_of: Callable[[IntArray], IntArray],
+        var_index: IntArray,
+        kind: int,
+    ) -> None:
+        """``Σ vars of a group ≤ limit`` for groups whose candidates could exceed it."""
+        keys, inv = np.unique(group, return_inverse=True)
+        limit = limit_of(keys)
+        bind = np.bincount(inv, weights=used, minlength=keys.size) > limit
+        rid = np.cumsum(bind) - 1
+        sel = bind[inv]
+        add(
+            rid[inv[sel]],
+            var_index[sel],
+            np.ones(int(sel.sum())),
+            np.full(int(bind.sum()), -np.inf),
+            limit[bind].astype(np.float64),
+            kind,
+            keys[bind],
+        )
+
+    x_index = xo + np.arange(A_)
+    y_index = yo + np.arange(P)
+    cap = cand.arc_cap.astype(np.float64)
+    if coupling:
+        limit_rows(arc_node * S + arc_sku, cap, lambda k: data.atp[k // S, k % S], x_index, 2)
+        limit_rows(cand.pair_node, np.ones(P), lambda k: data.node_order_cap[k], y_index, 3)
+        limit_rows(arc_node, cap, lambda k: data.node_unit_cap[k], x_index, 4)
+    no_split = np.where(data.order_allow_split[cand.pair_order], 0, 1).astype(np.int64)
+    limit_rows(
+        cand.pair_order, np.ones(P) * no_split, lambda k: np.ones(k.size, np.int64), y_index, 5
     )
-    # order capacity
-    nodes_p, inv_p = np.unique(cand.pair_node, return_inverse=True)
-    count = np.bincount(inv_p, minlength=nodes_p.size)
-    capn = data.node_order_cap[nodes_p]
-    bind = count > capn
-    rid = np.cumsum(bind) - 1
-    sel = bind[inv_p]
-    add(
-        rid[inv_p[sel]],
-        yo + np.flatnonzero(sel),
-        np.ones(int(sel.sum())),
-        np.full(int(bind.sum()), -np.inf),
-        capn[bind].astype(np.float64),
-        3,
-        nodes_p[bind],
-    )
-    # unit capacity
-    nodes_a, inv_a = np.unique(arc_node, return_inverse=True)
-    units = np.bincount(inv_a, weights=cand.arc_cap, minlength=nodes_a.size)
-    capu = data.node_unit_cap[nodes_a]
-    bind = units > capu
-    rid = np.cumsum(bind) - 1
-    sel = bind[inv_a]
-    add(
-        rid[inv_a[sel]],
-        xo + np.flatnonzero(sel),
-        np.ones(int(sel.sum())),
-        np.full(int(bind.sum()), -np.inf),
-        capu[bind].astype(np.float64),
-        4,
-        nodes_a[bind],
-    )
-    # no split
-    ords_p, inv_o = np.unique(cand.pair_order, return_inverse=True)
-    npairs = np.bincount(inv_o, minlength=ords_p.size)
-    bind = (npairs > 1) & ~data.order_allow_split[ords_p]
-    rid = np.cumsum(bind) - 1
-    sel = bind[inv_o]
-    add(
-        rid[inv_o[sel]],
-        yo + np.flatnonzero(sel),
-        np.ones(int(sel.sum())),
-        np.full(int(bind.sum()), -np.inf),
-        np.ones(int(bind.sum())),
-        5,
-        ords_p[bind],
-    )
+    # (a split row binds only for orders that may not split and have two or more pairs)
 
     n = P + A_ + L
     A = sp.csr_matrix(
@@ -203,7 +182,7 @@ def build_mip(data: ProblemData, cand: Candidates, lines: IntArray | None = None
         row_ub=np.concatenate(ub),
         var_lb=np.zeros(n),
         var_ub=var_ub,
-        integral=np.ones(n, dtype=bool),
+        integral=np.arange(n) < P,
         num_pairs=P,
         num_arcs=A_,
         num_lines=L,

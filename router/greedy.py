@@ -71,7 +71,7 @@ def route_greedy(
     """
     cand = build_candidates(data) if cand is None else cand
     state = _Greedy(data, cand)
-    keys = (cand.pair_distance, cand.pair_order)
+    keys: tuple[FloatArray | IntArray, ...] = (cand.pair_distance, cand.pair_order)
     if priority is not None:
         keys = (cand.pair_distance, priority, cand.pair_order)
     pair_sort = np.lexsort(keys)

@@ -24,6 +24,9 @@ from router.formulation import MipModel, build_mip
 from router.greedy import route_greedy
 
 INTEGRAL_TOL = 1e-6
+LP_BACKEND: Backend = "scipy"
+"""HiGHS's dual simplex through scipy: 5x faster than GLOP on large instances, and its
+duals are consistent (OR-Tools' HiGHS wrapper returns duals that fail the dual check)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,7 +47,7 @@ class Relaxation:
 
 def solve_relaxation(model: MipModel, time_limit: float) -> Relaxation | None:
     """The LP optimum with duals and reduced costs, or None if not solved in time."""
-    out = solve(model, "glop", relax=True, time_limit=time_limit)
+    out = solve(model, LP_BACKEND, relax=True, time_limit=time_limit)
     if out.status != "optimal" or out.values is None:
         return None
     return Relaxation(model, out)
@@ -129,7 +132,7 @@ def round_relaxation(
 
 
 def _loose_orders(data: ProblemData, cand: Candidates, model: MipModel, v: FloatArray) -> BoolArray:
-    y, x, u = model.y(v), model.x(v), model.u(v)
+    y, x = model.y(v), model.x(v)
     loose = np.zeros(data.num_orders, dtype=bool)
     loose[cand.pair_order[np.abs(y - np.rint(y)) > INTEGRAL_TOL]] = True
     loose[cand.pair_order[cand.arc_pair[np.abs(x - np.rint(x)) > INTEGRAL_TOL]]] = True
@@ -176,7 +179,7 @@ def dive(
         x = np.where(loose[cand.pair_order[cand.arc_pair]], 0.0, model.x(v))
         parts.append(to_assignment(data, cand, x))
         still = rest[loose[rest]]
-        if still.size == rest.size and not still.size == 0:
+        if still.size == rest.size and still.size != 0:
             # force the heaviest unforced shipment of each fractional order
             y = model.y(v)
             open_pair = loose[cand.pair_order] & ~np.isin(keys, np.fromiter(forced, dtype=np.int64))
@@ -330,3 +333,22 @@ def column_generation(
         rank = np.arange(order.size) - np.searchsorted(so, so, side="left")
         keep[order[rank < add_per_order]] = True
     return last
+
+
+def uncoupled_bound(
+    data: ProblemData, cand: Candidates, keep: BoolArray, time_limit: float
+) -> float | None:
+    """A proven bound that ignores the stock and capacity orders share.
+
+    Each order on its own, with all the stock there is: the LP without coupling rows,
+    over the kept columns, with every other column priced by its duals (Lagrangian
+    correction), so the bound holds for all of ``cand``. Cheap on any size; weaker than
+    the coupled LP where orders really compete.
+    """
+    sub = cand.subset(keep)
+    model = build_mip(data, sub, coupling=False)
+    relax = solve_relaxation(model, time_limit)
+    if relax is None:
+        return None
+    rc = pair_reduced_costs(data, cand, relax)
+    return relax.bound + float(np.minimum(np.where(keep, 0.0, rc), 0.0).sum())
