@@ -16,13 +16,13 @@ us-day         us       20,000     1    500  2000  default us network, one day o
 
 ``us-1000x100`` is the "binding capacities" instance. The generator gives each store an
 ``order_capacity`` of 1.5–4× its fair share of the orders, which on this instance never
-binds (an optimal plan uses at most ~30 % of any store's capacity; only stock binds). So the
+binds (a good plan uses at most ~45 % of any store's capacity; only stock binds). So the
 problem dict is post-processed: every store's ``order_capacity`` is scaled by
-:data:`US_1000_STORE_CAPACITY_SCALE` and rounded up (minimum 1), i.e. 1–5 shipments per
+:data:`US_1000_STORE_CAPACITY_SCALE` and rounded up (minimum 1), i.e. 2–5 shipments per
 store. Warehouses stay unlimited, so every order can still be served. With that, both kinds
-of rows bind in good plans: store order capacities (about a dozen stores at their limit)
-and stock (dozens of (node, sku) pairs emptied). :func:`binding_rows` counts them, and the
-benchmark suite records the counts and checks that both are non-zero.
+of rows bind in good plans: store order capacities (about 40 of the 94 stores at their
+limit) and stock (over 300 (node, sku) pairs emptied). :func:`binding_rows` counts them;
+the benchmark suite records the counts and checks that both are non-zero.
 """
 
 from __future__ import annotations
@@ -131,14 +131,14 @@ def load(name: str) -> ProblemData:
     return INSTANCES[name]()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def greedy_cost(name: str) -> float:
     """Cost of the rule-based plan (:func:`router.route_greedy`) of instance ``name``."""
     data = load(name)
     return total_cost(data, route_greedy(data))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sizes(name: str) -> dict[str, int]:
     """Problem and model sizes of instance ``name`` (candidates are built, then dropped)."""
     data = load(name)

@@ -97,9 +97,10 @@ class Order(ContractModel):
     def _ignore_inapplicable(cls, data: Any) -> Any:
         """Fields that do not apply to the method are ignored, whatever they hold."""
         if isinstance(data, dict):
-            if data.get("method", "ship") == "pickup":
+            method = data.get("method") or "ship"  # null takes the default
+            if method == "pickup":
                 data = {k: v for k, v in data.items() if k not in ("lat", "lon")}
-            elif data.get("method", "ship") == "ship":
+            elif method == "ship":
                 data = {k: v for k, v in data.items() if k != "pickup_node"}
         return data
 
@@ -140,7 +141,7 @@ def _duplicates(items: list[Any], key: str, section: str) -> list[FieldError]:
     errors = []
     for i, item in enumerate(items):
         value = getattr(item, key)
-        if value in seen:
+        if value in seen and value != PLACEHOLDER:
             errors.append(FieldError(f"{section}[{i}].{key}", f"duplicate id {value!r}"))
         seen.add(value)
     return errors
@@ -174,8 +175,12 @@ def reference_errors(
             idx = int(err.path.split("[")[1].split("]")[0])
             errors.append(FieldError(f"{section}[{at(section, idx)}].id", err.message))
     node_by_id = {n.id: n for n in nodes}
-    known_nodes = node_by_id.keys() | malformed.get("nodes", set())
-    sku_ids = {s.id for s in skus} | malformed.get("skus", set())
+    known_nodes: set[str] = malformed.get("nodes", set())
+    known_nodes = known_nodes if isinstance(known_nodes, _Everything) else set(known_nodes)
+    known_nodes |= {*node_by_id, PLACEHOLDER}
+    sku_ids: set[str] = malformed.get("skus", set())
+    sku_ids = sku_ids if isinstance(sku_ids, _Everything) else set(sku_ids)
+    sku_ids |= {*(s.id for s in skus), PLACEHOLDER}
 
     previous = -math.inf
     for i, band in enumerate(rates):
@@ -196,7 +201,7 @@ def reference_errors(
             errors.append(FieldError(f"{p}.node", f"unknown node {rec.node!r}"))
         if rec.sku not in sku_ids:
             errors.append(FieldError(f"{p}.sku", f"unknown sku {rec.sku!r}"))
-        if (rec.node, rec.sku) in pairs:
+        if (rec.node, rec.sku) in pairs and PLACEHOLDER not in (rec.node, rec.sku):
             errors.append(FieldError(p, f"second stock record for ({rec.node!r}, {rec.sku!r})"))
         pairs.add((rec.node, rec.sku))
 
@@ -237,6 +242,66 @@ def reference_errors(
     return errors
 
 
+PLACEHOLDER = "\x00malformed"
+"""Stands in for an id that failed validation, so that cross-checks skip it silently."""
+
+_REQUIRED_STANDINS: dict[str, Any] = {
+    "id": PLACEHOLDER,
+    "node": PLACEHOLDER,
+    "sku": PLACEHOLDER,
+    "type": "store",
+    "lat": 0.0,
+    "lon": 0.0,
+    "on_hand": 0,
+    "lines": [{"sku": PLACEHOLDER, "qty": 1}],
+}
+
+
+class _Everything(set[str]):
+    """The ids of a section that is missing altogether: every reference to it is excused."""
+
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+def _salvage(model: type[ContractModel], item: Any, exc: ValidationError) -> Any | None:
+    """The item with each offending field replaced by a harmless stand-in, or None.
+
+    Lets the cross-checks still look at the item's other fields, so that an order with a
+    bad quantity still has its unknown sku reported.
+    """
+    if not isinstance(item, dict):
+        return None
+    fixed = dict(item)
+    for err in exc.errors():
+        loc = err["loc"]
+        if not loc or not isinstance(loc[0], str):
+            return None
+        field = loc[0]
+        lines = fixed.get("lines")
+        if (
+            field == "lines"
+            and len(loc) >= 2
+            and isinstance(loc[1], int)
+            and isinstance(lines, list)
+        ):
+            line = lines[loc[1]] if isinstance(lines[loc[1]], dict) else {}
+            sku = line.get("sku") if isinstance(line.get("sku"), str) else PLACEHOLDER
+            if len(loc) >= 3 and loc[2] == "sku":
+                sku = PLACEHOLDER
+            fixed["lines"] = [*lines[: loc[1]], {"sku": sku, "qty": 1}, *lines[loc[1] + 1 :]]
+        elif field in _REQUIRED_STANDINS:
+            fixed[field] = _REQUIRED_STANDINS[field]
+        elif field in model.model_fields and not model.model_fields[field].is_required():
+            fixed.pop(field, None)
+        else:
+            return None
+    try:
+        return TypeAdapter(model).validate_python(fixed)
+    except (ValidationError, BadInput):
+        return None
+
+
 def parse_problem(data: Any) -> Problem:
     """Validate raw (JSON-decoded) data into a :class:`Problem` or raise :class:`BadInput`.
 
@@ -256,15 +321,20 @@ def parse_problem(data: Any) -> Problem:
         raw = data.get(section)
         good[section], positions[section], malformed[section] = [], [], set()
         if not isinstance(raw, list):
+            malformed[section] = _Everything()
             continue
         adapter = TypeAdapter(model)
         for i, item in enumerate(raw):
             try:
                 good[section].append(adapter.validate_python(item))
                 positions[section].append(i)
-            except (ValidationError, BadInput):
+            except ValidationError as exc:
                 if isinstance(item, dict) and isinstance(item.get("id"), str):
                     malformed[section].add(item["id"])
+                salvaged = _salvage(model, item, exc) if section != "rates" else None
+                if salvaged is not None:
+                    good[section].append(salvaged)
+                    positions[section].append(i)
     errors += reference_errors(
         good["nodes"],
         good["skus"],

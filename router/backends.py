@@ -110,7 +110,9 @@ def solve(
             rc = np.asarray(solver.reduced_costs(), dtype=np.float64)
             if rc.size != values.size:
                 rc = model.c - model.A.T @ duals
-    elif optimal:  # proven within the solver's own tolerance (CP-SAT scales float costs)
+    elif optimal and (bound is None or bound > objective or name != "sat"):
+        # HiGHS and SCIP prove optimality to the gap asked; CP-SAT rounds float costs to
+        # integers, so its own (slightly lower) bound is kept: only it is proven.
         bound = objective
     status: OutcomeStatus = "optimal" if optimal else "feasible"
     return SolveOutcome(status, values, objective, bound, seconds, duals, rc)

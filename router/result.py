@@ -16,7 +16,7 @@ class SolveParams:
     backend: Backend = "highs"
     time_limit: float = 10.0
     threads: int = 1
-    rel_gap: float = 1e-9
+    rel_gap: float = 1e-6
     warm_start: bool = True
 
 

@@ -558,14 +558,6 @@ def test_errors_in_several_lines_of_one_order_are_all_reported(raw: dict[str, An
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: parse_problem drops an item that fails structural validation before the "
-        "cross-checks, so that item's own cross-field errors (ship-order lat range, unknown "
-        "sku, duplicate id, ...) are not reported; contract: 'All errors are reported at once'"
-    ),
-)
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
@@ -596,14 +588,6 @@ def test_every_error_of_one_item_is_reported(
     assert expected <= set(paths(exc)), str(exc)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: Order._ignore_inapplicable runs before the null-means-default step and only "
-        "drops pickup_node when method == 'ship'; with method: null (default 'ship') a "
-        "non-string pickup_node is validated and refused instead of ignored"
-    ),
-)
 def test_pickup_node_ignored_when_method_is_null(raw: dict[str, Any]) -> None:
     raw["orders"][0].update(method=None, pickup_node=7)
     problem = parse_problem(raw)
