@@ -65,7 +65,12 @@ SPECS: dict[str, InstanceSpec] = {
     for s in (
         InstanceSpec("vn-50x20", "vn", 50, 1, stores=17, note="vn restricted to 20 nodes"),
         InstanceSpec(
-            "us-1000x100", "us", 1000, 1, stores=94, skus=300,
+            "us-1000x100",
+            "us",
+            1000,
+            1,
+            stores=94,
+            skus=300,
             store_capacity_scale=US_1000_STORE_CAPACITY_SCALE,
             note=f"binding capacities: store order_capacity × {US_1000_STORE_CAPACITY_SCALE}",
         ),
@@ -144,8 +149,12 @@ def sizes(name: str) -> dict[str, int]:
     data = load(name)
     cand = build_candidates(data)
     return {
-        "orders": data.num_orders, "lines": data.num_lines, "nodes": data.num_nodes,
-        "skus": data.num_skus, "pairs": cand.num_pairs, "arcs": cand.num_arcs,
+        "orders": data.num_orders,
+        "lines": data.num_lines,
+        "nodes": data.num_nodes,
+        "skus": data.num_skus,
+        "pairs": cand.num_pairs,
+        "arcs": cand.num_arcs,
     }
 
 

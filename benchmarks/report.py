@@ -66,10 +66,22 @@ def _worker(path: str, solver: str, limit: float) -> None:
         stats = dict(res.stats)
     peak = peak_mib()
     violations = len(router.assignment_violations(data, assignment))
-    print(MARK + json.dumps({
-        "status": status, "cost": cost, "bound": bound, "seconds": seconds,
-        "peak_mib": peak, "base_mib": base, "violations": violations, "stats": stats,
-    }), flush=True)
+    print(
+        MARK
+        + json.dumps(
+            {
+                "status": status,
+                "cost": cost,
+                "bound": bound,
+                "seconds": seconds,
+                "peak_mib": peak,
+                "base_mib": base,
+                "violations": violations,
+                "stats": stats,
+            }
+        ),
+        flush=True,
+    )
 
 
 def _run_one(path: Path, solver: str, limit: float, hard_timeout: float) -> dict[str, Any]:
@@ -80,7 +92,7 @@ def _run_one(path: Path, solver: str, limit: float, hard_timeout: float) -> dict
         return {"status": "timeout", "error": f"killed after {hard_timeout:.0f} s"}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith(MARK):
-            return dict(json.loads(line[len(MARK):]))
+            return dict(json.loads(line[len(MARK) :]))
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
     return {"status": "error", "error": f"exit {proc.returncode}: {tail[0]}"}
 
@@ -114,10 +126,19 @@ def machine_info() -> list[str]:
             versions.append(f"{mod} ?")
     git = "unknown"
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
-                              capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "router", "models"],
-                               cwd=ROOT, capture_output=True, text=True).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "router", "models"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         git = head + (" + uncommitted changes in router/ or models/" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         pass
@@ -134,28 +155,40 @@ def _num(x: float | None, fmt: str = ",.2f") -> str:
 
 
 def render(rows: list[dict[str, Any]], limits: dict[str, float], argv: list[str]) -> str:
-    out = ["# Routing benchmark results", "", *machine_info(),
-           f"- command: `{' '.join(['python -m benchmarks.report', *argv])}`",
-           "- every solver runs with threads=1; time limit per instance: "
-           + ", ".join(f"{k} {v:g} s" for k, v in limits.items()),
-           "- seconds: wall time of one `router.optimize` (or `route_greedy`) call; peak MiB: "
-           "`ru_maxrss` of a fresh process that loaded the instance and made that one call; "
-           "base MiB: the same process before the call (interpreter, imports, instance)",
-           "- saving: against the rule-based plan (`route_greedy`); time × best: seconds over "
-           "the fastest optimizing run (not the rule-based one) on the instance; "
-           "**bold**: least cost on the instance",
-           "", "## Instances", "",
-           "| instance | network | orders | lines | nodes | skus | candidate pairs | arcs | note |",
-           "|---|---|--:|--:|--:|--:|--:|--:|---|"]
+    out = [
+        "# Routing benchmark results",
+        "",
+        *machine_info(),
+        f"- command: `{' '.join(['python -m benchmarks.report', *argv])}`",
+        "- every solver runs with threads=1; time limit per instance: "
+        + ", ".join(f"{k} {v:g} s" for k, v in limits.items()),
+        "- seconds: wall time of one `router.optimize` (or `route_greedy`) call; peak MiB: "
+        "`ru_maxrss` of a fresh process that loaded the instance and made that one call; "
+        "base MiB: the same process before the call (interpreter, imports, instance)",
+        "- saving: against the rule-based plan (`route_greedy`); time × best: seconds over "
+        "the fastest optimizing run (not the rule-based one) on the instance; "
+        "**bold**: least cost on the instance",
+        "",
+        "## Instances",
+        "",
+        "| instance | network | orders | lines | nodes | skus | candidate pairs | arcs | note |",
+        "|---|---|--:|--:|--:|--:|--:|--:|---|",
+    ]
     for name in limits:
         s, spec = sizes(name), SPECS[name]
-        out.append(f"| {name} | {spec.network} (seed {spec.seed}) | {s['orders']:,} | "
-                   f"{s['lines']:,} | {s['nodes']} | {s['skus']} | {s['pairs']:,} | "
-                   f"{s['arcs']:,} | {spec.note} |")
-    out += ["", "## Results", "",
-            "| instance | solver | status | cost | bound | gap % | seconds | peak MiB | "
-            "base MiB | saving vs rule-based % | time × best |",
-            "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|"]
+        out.append(
+            f"| {name} | {spec.network} (seed {spec.seed}) | {s['orders']:,} | "
+            f"{s['lines']:,} | {s['nodes']} | {s['skus']} | {s['pairs']:,} | "
+            f"{s['arcs']:,} | {spec.note} |"
+        )
+    out += [
+        "",
+        "## Results",
+        "",
+        "| instance | solver | status | cost | bound | gap % | seconds | peak MiB | "
+        "base MiB | saving vs rule-based % | time × best |",
+        "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+    ]
     for name in limits:
         mine = [r for r in rows if r["instance"] == name]
         base = next((r.get("cost") for r in mine if r["solver"] == RULE_BASED), None)
@@ -176,8 +209,15 @@ def render(rows: list[dict[str, Any]], limits: dict[str, float], argv: list[str]
                 cost_s = f"**{cost_s}**"
             secs = r.get("seconds")
             cells = [
-                name, r["solver"], status, cost_s, _num(bound), _num(gap, ".3f"),
-                _num(secs, ".3f"), _num(r.get("peak_mib"), ",.0f"), _num(r.get("base_mib"), ",.0f"),
+                name,
+                r["solver"],
+                status,
+                cost_s,
+                _num(bound),
+                _num(gap, ".3f"),
+                _num(secs, ".3f"),
+                _num(r.get("peak_mib"), ",.0f"),
+                _num(r.get("base_mib"), ",.0f"),
                 "" if cost is None or base is None else _num(saving_pct(cost, base), ".2f"),
                 "" if secs is None or not fastest else f"{secs / fastest:.3g}×",
             ]
@@ -190,16 +230,33 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["--worker"]:
         _worker(argv[1], argv[2], float(argv[3]))
         return 0
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.report", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--instances", nargs="+", choices=list(INSTANCES), default=list(INSTANCES))
-    ap.add_argument("--solvers", nargs="+", choices=SOLVERS, default=list(SOLVERS),
-                    help="optimize back ends (the rule-based peer always runs)")
-    ap.add_argument("--time-limit", type=float, default=None,
-                    help="seconds per run, all instances (default: "
-                    + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LIMITS.items()) + ")")
-    ap.add_argument("--hard-timeout", type=float, default=None,
-                    help="kill a run after this many seconds (default: 10 × limit + 120)")
+    ap.add_argument(
+        "--solvers",
+        nargs="+",
+        choices=SOLVERS,
+        default=list(SOLVERS),
+        help="optimize back ends (the rule-based peer always runs)",
+    )
+    ap.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        help="seconds per run, all instances (default: "
+        + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LIMITS.items())
+        + ")",
+    )
+    ap.add_argument(
+        "--hard-timeout",
+        type=float,
+        default=None,
+        help="kill a run after this many seconds (default: 10 × limit + 120)",
+    )
     ap.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
     args = ap.parse_args(argv)
 
@@ -220,10 +277,14 @@ def main(argv: list[str] | None = None) -> int:
                 r = _run_one(path, solver, limit, hard)
                 r.update(instance=name, solver=solver, time_limit=limit)
                 rows.append(r)
-                print(f"[{name}] {solver:10s} {r['status']:9s} cost {_num(r.get('cost'))} "
-                      f"in {_num(r.get('seconds'), '.3f')} s "
-                      f"(process {time.perf_counter() - t:.1f} s, "
-                      f"peak {_num(r.get('peak_mib'), '.0f')} MiB)", file=sys.stderr, flush=True)
+                print(
+                    f"[{name}] {solver:10s} {r['status']:9s} cost {_num(r.get('cost'))} "
+                    f"in {_num(r.get('seconds'), '.3f')} s "
+                    f"(process {time.perf_counter() - t:.1f} s, "
+                    f"peak {_num(r.get('peak_mib'), '.0f')} MiB)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
     sys.stdout.write(render(rows, limits, argv))

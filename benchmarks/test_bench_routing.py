@@ -59,7 +59,12 @@ def _run(benchmark: Any, fn: Callable[[], T], rounds: int | None) -> tuple[T, fl
 
 
 def _record_optimize(
-    benchmark: Any, name: str, backend: str, limit: float, res: router.RoutingResult, wall: float,
+    benchmark: Any,
+    name: str,
+    backend: str,
+    limit: float,
+    res: router.RoutingResult,
+    wall: float,
 ) -> None:
     data = load(name)
     violations = router.assignment_violations(data, res.assignment)
@@ -72,12 +77,21 @@ def _record_optimize(
     gap = res.gap
     info = benchmark.extra_info
     info.update(
-        instance=name, backend=backend, time_limit_s=limit, status=res.status, cost=res.cost,
-        bound=res.bound, gap=gap, gap_pct=None if gap is None else 100.0 * gap,
-        greedy_cost=base, saving_vs_greedy_pct=saving_pct(res.cost, base),
+        instance=name,
+        backend=backend,
+        time_limit_s=limit,
+        status=res.status,
+        cost=res.cost,
+        bound=res.bound,
+        gap=gap,
+        gap_pct=None if gap is None else 100.0 * gap,
+        greedy_cost=base,
+        saving_vs_greedy_pct=saving_pct(res.cost, base),
         pairs=int(res.stats.get("pairs", size["pairs"])),
         arcs=int(res.stats.get("arcs", size["arcs"])),
-        orders=size["orders"], lines=size["lines"], wall_s=wall,
+        orders=size["orders"],
+        lines=size["lines"],
+        wall_s=wall,
         overrun_s=max(0.0, wall - limit),
     )
     info.update({f"timings_{k}": v for k, v in vars(res.timings).items()})
@@ -86,7 +100,8 @@ def _record_optimize(
     if wall > limit * (1 + OVERRUN_GRACE) + 2.0:
         warnings.warn(
             f"{name}/{backend}: {wall:.1f} s against a {limit:.0f} s time limit",
-            TimeLimitOverrun, stacklevel=2,
+            TimeLimitOverrun,
+            stacklevel=2,
         )
     if res.cost > base + 1e-6 * max(abs(base), 1.0):
         warnings.warn(f"{name}/{backend}: worse than the rule-based plan", stacklevel=2)
@@ -109,9 +124,19 @@ def _greedy(benchmark: Any, name: str, rounds: int | None) -> None:
     assert not router.assignment_violations(data, a)
     cost = router.total_cost(data, a)
     benchmark.extra_info.update(
-        instance=name, backend="rule-based", status="feasible", cost=cost, bound=None, gap=None,
-        greedy_cost=cost, saving_vs_greedy_pct=0.0, pairs=size["pairs"], arcs=size["arcs"],
-        orders=size["orders"], lines=size["lines"], wall_s=wall,
+        instance=name,
+        backend="rule-based",
+        status="feasible",
+        cost=cost,
+        bound=None,
+        gap=None,
+        greedy_cost=cost,
+        saving_vs_greedy_pct=0.0,
+        pairs=size["pairs"],
+        arcs=size["arcs"],
+        orders=size["orders"],
+        lines=size["lines"],
+        wall_s=wall,
         **{f"binding_{k}": v for k, v in binding_rows(data, a).items()},
     )
 
@@ -156,8 +181,13 @@ def test_vn50_build(benchmark: Any) -> None:
     model, _ = _run(benchmark, lambda: build_mip(data, build_candidates(data)), None)
     kinds = np.bincount(model.row_kind, minlength=len(ROW_KINDS))
     benchmark.extra_info.update(
-        instance="vn-50x20", pairs=model.num_pairs, arcs=model.num_arcs, lines=model.num_lines,
-        rows=int(model.A.shape[0]), cols=int(model.A.shape[1]), nnz=int(model.A.nnz),
+        instance="vn-50x20",
+        pairs=model.num_pairs,
+        arcs=model.num_arcs,
+        lines=model.num_lines,
+        rows=int(model.A.shape[0]),
+        cols=int(model.A.shape[1]),
+        nnz=int(model.A.nnz),
         **{f"rows_{k}": int(v) for k, v in zip(ROW_KINDS, kinds.tolist(), strict=True)},
     )
 
@@ -176,19 +206,32 @@ def test_vn50_solve_only(benchmark: Any, backend: str) -> None:
     data = load("vn-50x20")
     model = build_mip(data, build_candidates(data))
     out, wall = _run(
-        benchmark, lambda: solve(model, backend, time_limit=SMALL_LIMIT),  # type: ignore[arg-type]
+        benchmark,
+        lambda: solve(model, backend, time_limit=SMALL_LIMIT),  # type: ignore[arg-type]
         1 if backend == "cpsat" else None,
     )
     assert out.values is not None, f"{backend}: {out.status}"
     base = greedy_cost("vn-50x20")
-    gap = None if out.bound is None or out.objective is None else (
-        max(0.0, out.objective - out.bound) / max(abs(out.objective), 1e-9))
+    gap = (
+        None
+        if out.bound is None or out.objective is None
+        else (max(0.0, out.objective - out.bound) / max(abs(out.objective), 1e-9))
+    )
     benchmark.extra_info.update(
-        instance="vn-50x20", backend=backend, time_limit_s=SMALL_LIMIT, status=out.status,
-        cost=out.objective, bound=out.bound, gap=gap, greedy_cost=base,
+        instance="vn-50x20",
+        backend=backend,
+        time_limit_s=SMALL_LIMIT,
+        status=out.status,
+        cost=out.objective,
+        bound=out.bound,
+        gap=gap,
+        greedy_cost=base,
         saving_vs_greedy_pct=None if out.objective is None else saving_pct(out.objective, base),
-        pairs=model.num_pairs, arcs=model.num_arcs, rows=int(model.A.shape[0]),
-        solver_seconds=out.seconds, wall_s=wall,
+        pairs=model.num_pairs,
+        arcs=model.num_arcs,
+        rows=int(model.A.shape[0]),
+        solver_seconds=out.seconds,
+        wall_s=wall,
     )
 
 

@@ -182,7 +182,7 @@ def build_mip(
         row_ub=np.concatenate(ub),
         var_lb=np.zeros(n),
         var_ub=var_ub,
-        integral=np.arange(n) < P,
+        integral=np.ones(n, dtype=bool),
         num_pairs=P,
         num_arcs=A_,
         num_lines=L,

@@ -16,7 +16,7 @@ import pytest
 
 from models import BadInput, FieldError, Problem, parse_problem
 
-EXAMPLE = Path("/work/shared/examples/small-problem.json")
+EXAMPLE = Path(__file__).resolve().parents[3] / "shared" / "examples" / "small-problem.json"
 
 Mutation = Callable[[dict[str, Any]], None]
 

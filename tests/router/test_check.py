@@ -19,7 +19,7 @@ from models import Plan, parse_problem
 from router import CheckReport, ProblemData, check_plan
 from router.check import CAUSES
 
-EXAMPLES = Path("/work/shared/examples")
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
 REL = 1e-9
 
 Raw = dict[str, Any]

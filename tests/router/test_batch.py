@@ -1,0 +1,41 @@
+"""Regressions and pipeline behaviour of router.batch.optimize."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from models import parse_problem
+from router import ProblemData, SolveParams, assignment_violations, optimize
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.mark.parametrize("backend", ["highs", "scip", "cpsat", "scipy"])
+def test_units_come_back_integral_from_every_backend(backend: str) -> None:
+    """A MIP heuristic once returned 0.5/1.5 units (x was continuous); rounding them
+    broke a line's quantity and the plan was silently dropped for a worse one."""
+    data = ProblemData.from_problem(
+        parse_problem(json.loads((DATA / "fractional-units.json").read_text()))
+    )
+    result = optimize(data, SolveParams(backend=backend))
+    assert not assignment_violations(data, result.assignment)
+    assert math.isclose(result.cost, 13.88245283914312, rel_tol=1e-9)
+    assert result.bound is not None and result.bound <= result.cost + 1e-9
+
+
+def test_time_limit_is_respected_with_a_valid_plan() -> None:
+    """At a tiny time limit the answer is still a valid plan, at worst the baseline."""
+    from router.generate import generate
+
+    data = ProblemData.from_problem(parse_problem(generate("vn", 300, 3)))
+    result = optimize(data, SolveParams(time_limit=0.3))
+    assert not assignment_violations(data, result.assignment)
+    assert result.cost <= result.stats["baseline_cost"] + 1e-9
+    assert result.timings.total < 3.0
+    assert result.status in ("optimal", "feasible")
+    if result.bound is not None:
+        assert result.bound <= result.cost + 1e-9
