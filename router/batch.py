@@ -40,6 +40,7 @@ from router.relaxation import (
     initial_columns,
     reduced_cost_filter,
     round_relaxation,
+    support_mip,
     to_assignment,
 )
 from router.result import RoutingResult, SolveParams, Timings
@@ -52,8 +53,10 @@ LARGE_BUNDLE_ORDERS = 400
 """Orders per neighbourhood re-optimized at once on the fix-and-optimize path."""
 INITIAL_COLUMNS = 8
 """Shipments per order in the first restricted LP of column generation."""
-ROUNDING_SHARE = 0.0
-"""Share of the time left given to the rounding MIP (0: greedy rounding only)."""
+SUPPORT_MIN_PAIRS = 5000
+"""Below this many candidate shipments the exact MIP is quick enough on its own."""
+SUPPORT_SHARE = 0.6
+"""Share of the time left for the MIP over the LP's support (the main primal heuristic)."""
 BUNDLE_PAIRS = 1500
 """Candidate shipments per bundle of components in the final MIPs."""
 
@@ -79,7 +82,7 @@ class _Clock:
 
     def __init__(self, limit: float) -> None:
         self.start = time.perf_counter()
-        self.deadline = self.start + max(limit * 0.92 - 0.05, limit * 0.5)
+        self.deadline = self.start + max(limit * 0.85 - 0.05, limit * 0.5)
 
     def left(self) -> float:
         return max(self.deadline - time.perf_counter(), 0.0)
@@ -129,21 +132,26 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         stats["lagrangian_bound"] = bound
     elif not _proven(best.cost, bound, params.rel_gap):
         keep0 = initial_columns(data, cand, INITIAL_COLUMNS, must=best.a)
-        cg = column_generation(data, cand, keep0, clock.left() * 0.35)
+        cg = column_generation(data, cand, keep0, clock.left() * 0.3)
         if cg is not None:
             bound = cg.bound
             stats.update(lp_bound=cg.bound, lp_rounds=cg.rounds, lp_columns=cg.cand.num_pairs)
-            if not _proven(best.cost, bound, params.rel_gap):
-                for rounded in round_relaxation(
-                    data,
-                    cg.cand,
-                    cg.relax,
-                    params.backend,
-                    clock.left() * ROUNDING_SHARE,
-                    params.threads,
-                ):
-                    best.offer(rounded)
+            best.offer(round_relaxation(data, cg.cand, cg.relax))
             stats["rounded_cost"] = best.cost
+            if cand.num_pairs > SUPPORT_MIN_PAIRS and not _proven(best.cost, bound, params.rel_gap):
+                best.offer(
+                    support_mip(
+                        data,
+                        cand,
+                        cg,
+                        best.a,
+                        params.backend,
+                        clock.left() * SUPPORT_SHARE,
+                        extra_per_order=0,
+                        threads=params.threads,
+                    )
+                )
+                stats["support_cost"] = best.cost
             cand = cand.subset(*reduced_cost_filter(cand, cg, best.cost))
             stats["pairs_after_fixing"] = cand.num_pairs
     t_lp = clock.elapsed()

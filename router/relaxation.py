@@ -19,8 +19,8 @@ import numpy as np
 from router.assignment import Assignment
 from router.backends import Backend, SolveOutcome, solve
 from router.candidates import Candidates, build_candidates
-from router.data import BoolArray, FloatArray, IntArray, ProblemData
-from router.formulation import MipModel, build_mip
+from router.data import BoolArray, FloatArray, ProblemData
+from router.formulation import MipModel, build_mip, vector_from_assignment
 from router.greedy import route_greedy
 
 INTEGRAL_TOL = 1e-6
@@ -76,19 +76,11 @@ def residual(data: ProblemData, a: Assignment) -> ProblemData:
     return dataclasses.replace(data, atp=atp, node_order_cap=ocap, node_unit_cap=ucap)
 
 
-def round_relaxation(
-    data: ProblemData,
-    cand: Candidates,
-    relax: Relaxation,
-    backend: Backend,
-    time_limit: float,
-    threads: int = 1,
-) -> list[Assignment]:
-    """Plans from the LP: fix the orders it routes integrally, then route the rest.
+def round_relaxation(data: ProblemData, cand: Candidates, relax: Relaxation) -> Assignment:
+    """A plan from the LP: fix the orders it routes integrally, route the rest greedily.
 
-    The rest is routed twice: greedily, trying nodes in order of their LP weight (fast,
-    always done), and by a MIP on the stock and capacity left (when time allows).
-    Returns the plans found, cheapest not guaranteed first.
+    The rest try their nodes in order of LP weight, the most decided orders first (they
+    lose least by going first). Cheap, always valid; the warm start for what follows.
     """
     model, v = relax.model, relax.values
     y, x, u = model.y(v), model.x(v), model.u(v)
@@ -99,101 +91,58 @@ def round_relaxation(
     fixed = to_assignment(data, cand, np.where(loose[cand.pair_order[cand.arc_pair]], 0.0, x))
     rest = np.flatnonzero(loose)
     if rest.size == 0:
-        return [fixed]
+        return fixed
     left = residual(data, fixed)
     sub_cand = build_candidates(left, rest)
     if sub_cand.num_pairs == 0:
-        return [fixed]
+        return fixed
     # LP weight of each remaining candidate (0 for columns the LP never had)
     weight = dict(
         zip((cand.pair_order * data.num_nodes + cand.pair_node).tolist(), y.tolist(), strict=True)
     )
     keys = (sub_cand.pair_order * data.num_nodes + sub_cand.pair_node).tolist()
     priority = -np.array([weight.get(k, 0.0) for k in keys])
-    # most decided orders first: they lose least by going first
     certainty = np.zeros(data.num_orders)
     np.maximum.at(certainty, cand.pair_order, y)
     sequence = rest[np.argsort(-certainty[rest], kind="stable")]
-    plans = [Assignment.concat([fixed, route_greedy(left, sub_cand, priority, sequence)])]
-    dived = dive(data, fixed, rest, time_limit=time_limit * 0.5)
-    if dived is not None:
-        plans.append(dived)
-    if time_limit > 0.05:
-        lines = np.concatenate(
-            [np.arange(data.order_line_start[o], data.order_line_start[o + 1]) for o in rest]
-        )
-        sub = build_mip(left, sub_cand, lines)
-        out = solve(sub, backend, time_limit=time_limit, threads=threads, gap=1e-6)
-        if out.values is not None:
-            plans.append(
-                Assignment.concat([fixed, to_assignment(data, sub_cand, sub.x(out.values))])
-            )
-    return plans
+    return Assignment.concat([fixed, route_greedy(left, sub_cand, priority, sequence)])
 
 
-def _loose_orders(data: ProblemData, cand: Candidates, model: MipModel, v: FloatArray) -> BoolArray:
-    y, x = model.y(v), model.x(v)
-    loose = np.zeros(data.num_orders, dtype=bool)
-    loose[cand.pair_order[np.abs(y - np.rint(y)) > INTEGRAL_TOL]] = True
-    loose[cand.pair_order[cand.arc_pair[np.abs(x - np.rint(x)) > INTEGRAL_TOL]]] = True
-    return loose
-
-
-def dive(
-    data: ProblemData, fixed: Assignment, rest: IntArray, time_limit: float, max_rounds: int = 12
+def support_mip(
+    data: ProblemData,
+    cand: Candidates,
+    cg: ColumnGeneration,
+    incumbent: Assignment,
+    backend: Backend,
+    time_limit: float,
+    extra_per_order: int = 1,
+    threads: int = 1,
 ) -> Assignment | None:
-    """LP diving for the orders the LP left fractional.
+    """The MIP over the LP's support (RENS): shipments the LP uses, the incumbent's, and
+    each order's ``extra_per_order`` most promising others.
 
-    Repeatedly: solve the LP of the remaining orders on the stock and capacity left, fix
-    the orders it routes integrally, and force each fractional order's heaviest shipment.
-    Orders still open at the end are routed greedily.
+    The LP is integral for most orders, so this MIP has little more than one shipment per
+    order and solves in a fraction of the full MIP's time, usually to within a few tenths
+    of a percent of the optimum. A heuristic: its bound says nothing about the full problem.
     """
-    import time
-
-    start = time.perf_counter()
-    forced: set[int] = set()  # order * N + node
-    parts = [fixed]
-    N = data.num_nodes
-    for _ in range(max_rounds):
-        if rest.size == 0 or time.perf_counter() - start > time_limit:
-            break
-        left = residual(data, Assignment.concat(parts))
-        cand = build_candidates(left, rest)
-        if cand.num_pairs == 0:
-            rest = rest[:0]
-            break
-        lines = np.concatenate(
-            [np.arange(data.order_line_start[o], data.order_line_start[o + 1]) for o in rest]
-        )
-        model = build_mip(left, cand, lines)
-        keys = cand.pair_order * N + cand.pair_node
-        lb = model.var_lb.copy()
-        lb[: model.num_pairs][np.isin(keys, np.fromiter(forced, dtype=np.int64))] = 1.0
-        model = dataclasses.replace(model, var_lb=lb)
-        remaining = time_limit - (time.perf_counter() - start)
-        relax = solve_relaxation(model, max(remaining, 0.01))
-        if relax is None:
-            break
-        v = relax.values
-        loose = _loose_orders(data, cand, model, v)
-        x = np.where(loose[cand.pair_order[cand.arc_pair]], 0.0, model.x(v))
-        parts.append(to_assignment(data, cand, x))
-        still = rest[loose[rest]]
-        if still.size == rest.size and still.size != 0:
-            # force the heaviest unforced shipment of each fractional order
-            y = model.y(v)
-            open_pair = loose[cand.pair_order] & ~np.isin(keys, np.fromiter(forced, dtype=np.int64))
-            idx = np.flatnonzero(open_pair)
-            if idx.size == 0:
-                break
-            order = idx[np.lexsort((-y[idx], cand.pair_order[idx]))]
-            first = np.unique(cand.pair_order[order], return_index=True)[1]
-            forced.update(keys[order[first]].tolist())
-        rest = still
-    if rest.size:
-        left = residual(data, Assignment.concat(parts))
-        parts.append(route_greedy(left, build_candidates(left, rest), orders=rest))
-    return Assignment.concat(parts)
+    y = cg.relax.model.y(cg.relax.values)
+    keep = np.zeros(cand.num_pairs, dtype=bool)
+    keep[np.flatnonzero(cg.keep)[y > INTEGRAL_TOL]] = True
+    keep |= np.isin(
+        cand.pair_order * data.num_nodes + cand.pair_node,
+        incumbent.order * data.num_nodes + incumbent.node,
+    )
+    if extra_per_order:
+        keep |= initial_columns(data, cand, extra_per_order)
+    sub = cand.subset(keep)
+    model = build_mip(data, sub)
+    hint = vector_from_assignment(
+        model, sub, data, incumbent.order, incumbent.node, incumbent.sku, incumbent.qty
+    )
+    out = solve(model, backend, time_limit=time_limit, hint=hint, threads=threads, gap=1e-5)
+    if out.values is None:
+        return None
+    return to_assignment(data, sub, model.x(out.values))
 
 
 def reduced_cost_filter(
@@ -333,22 +282,3 @@ def column_generation(
         rank = np.arange(order.size) - np.searchsorted(so, so, side="left")
         keep[order[rank < add_per_order]] = True
     return last
-
-
-def uncoupled_bound(
-    data: ProblemData, cand: Candidates, keep: BoolArray, time_limit: float
-) -> float | None:
-    """A proven bound that ignores the stock and capacity orders share.
-
-    Each order on its own, with all the stock there is: the LP without coupling rows,
-    over the kept columns, with every other column priced by its duals (Lagrangian
-    correction), so the bound holds for all of ``cand``. Cheap on any size; weaker than
-    the coupled LP where orders really compete.
-    """
-    sub = cand.subset(keep)
-    model = build_mip(data, sub, coupling=False)
-    relax = solve_relaxation(model, time_limit)
-    if relax is None:
-        return None
-    rc = pair_reduced_costs(data, cand, relax)
-    return relax.bound + float(np.minimum(np.where(keep, 0.0, rc), 0.0).sum())
