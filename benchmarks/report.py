@@ -31,8 +31,9 @@ from typing import Any
 
 from benchmarks.instances import INSTANCES, SPECS, load, saving_pct, sizes
 
-SOLVERS = ("highs", "scip", "cpsat", "scipy")
+SOLVERS = ("highs", "scip", "cpsat", "scipy", "milp-peer")
 RULE_BASED = "rule-based"
+MILP_PEER = "milp-peer"  # the monolithic formulation in scipy's milp, no engine pipeline
 DEFAULT_LIMITS = {"vn-50x20": 10.0, "us-1000x100": 60.0, "vn-day": 60.0, "us-day": 60.0}
 MARK = "@@RESULT "
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,8 +60,13 @@ def _worker(path: str, solver: str, limit: float) -> None:
         seconds = time.perf_counter() - t
         cost, bound, status, stats = router.total_cost(data, assignment), None, "feasible", {}
     else:
-        params = router.SolveParams(backend=solver, time_limit=limit, threads=1)  # type: ignore[arg-type]
-        res = router.optimize(data, params)
+        if solver == MILP_PEER:
+            from router.peers import route_milp
+
+            res = route_milp(data, time_limit=limit)
+        else:
+            params = router.SolveParams(backend=solver, time_limit=limit, threads=1)  # type: ignore[arg-type]
+            res = router.optimize(data, params)
         seconds = time.perf_counter() - t
         assignment, cost, bound, status = res.assignment, res.cost, res.bound, res.status
         stats = dict(res.stats)

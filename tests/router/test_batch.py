@@ -39,3 +39,16 @@ def test_time_limit_is_respected_with_a_valid_plan() -> None:
     assert result.status in ("optimal", "feasible")
     if result.bound is not None:
         assert result.bound <= result.cost + 1e-9
+
+
+def test_milp_peer_solves_the_example_and_returns_a_valid_plan() -> None:
+    from router.peers import route_milp
+
+    examples = Path(__file__).resolve().parents[3] / "shared" / "examples"
+    data = ProblemData.from_problem(
+        parse_problem(json.loads((examples / "small-problem.json").read_text()))
+    )
+    result = route_milp(data, time_limit=10)
+    assert not assignment_violations(data, result.assignment)
+    assert result.status == "optimal"
+    assert math.isclose(result.cost, 8194.659121, rel_tol=1e-9)
