@@ -197,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="S",
             help="seconds for the optimizer (default: the problem's options)",
         )
-        p.add_argument("--backend", choices=["highs", "scip", "cpsat", "scipy"], default="highs")
+        p.add_argument("--backend", choices=["highs", "scip", "cpsat", "scipy"], default="scip")
         p.add_argument("--threads", type=int, default=1)
 
     p = sub.add_parser("route", help="route a problem file and write the plan")

@@ -13,7 +13,7 @@ from router.backends import Backend
 class SolveParams:
     """How to solve: back end, time limit (s), threads, and the gap that counts as optimal."""
 
-    backend: Backend = "highs"
+    backend: Backend = "scip"
     time_limit: float = 10.0
     threads: int = 1
     rel_gap: float = 1e-6
