@@ -51,6 +51,14 @@ class Assignment:
             np.concatenate([p.qty for p in parts]),
         )
 
+    def split(self, orders: IntArray) -> tuple[Assignment, Assignment]:
+        """The rows of ``orders`` and the rows of every other order."""
+        mine = np.isin(self.order, orders)
+        return (
+            Assignment(self.order[mine], self.node[mine], self.sku[mine], self.qty[mine]),
+            Assignment(self.order[~mine], self.node[~mine], self.sku[~mine], self.qty[~mine]),
+        )
+
     def __len__(self) -> int:
         return int(self.qty.size)
 

@@ -29,8 +29,8 @@ from router.backends import solve
 from router.candidates import Candidates, build_candidates
 from router.check import assignment_violations
 from router.components import bundles, order_components
-from router.cost import price, total_cost
-from router.data import FloatArray, IntArray, ProblemData
+from router.cost import lines_cost, price, total_cost
+from router.data import ProblemData
 from router.formulation import build_mip, vector_from_assignment
 from router.greedy import route_greedy
 from router.lagrange import lagrangian_bound
@@ -188,13 +188,6 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     return RoutingResult(plan, best.a, status, best.cost, bound, info.name, timings, stats)
 
 
-def _lines_of(data: ProblemData, orders: IntArray) -> IntArray:
-    counts = data.order_line_start[orders + 1] - data.order_line_start[orders]
-    starts = np.repeat(data.order_line_start[orders], counts)
-    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    return (starts + offsets).astype(np.int64)
-
-
 def _solve_by_components(
     data: ProblemData,
     cand: Candidates,
@@ -215,16 +208,16 @@ def _solve_by_components(
     penalty = data.sku_penalty[data.line_sku] * data.line_qty
     bound = float(penalty[np.isin(data.line_order, np.flatnonzero(labels < 0))].sum())
     bound_ok = True
-    rows: list[Assignment] = [_rows_of(best.a, np.flatnonzero(labels < 0))]
+    rows: list[Assignment] = [best.a.split(np.flatnonzero(labels < 0))[0]]
     pair_bundle = np.full(data.num_orders, -1)
     for k, orders in enumerate(groups):
         pair_bundle[orders] = k
     for k, orders in enumerate(groups):
         sub_pairs = pair_bundle[cand.pair_order] == k
         sub = cand.subset(sub_pairs)
-        lines = _lines_of(data, orders)
+        lines = data.lines_of(orders)
         model = build_mip(data, sub, lines)
-        incumbent = _rows_of(best.a, orders)
+        incumbent = best.a.split(orders)[0]
         hint = None
         if params.warm_start:
             hint = vector_from_assignment(
@@ -254,7 +247,7 @@ def _solve_by_components(
         found = None if out.values is None else to_assignment(data, sub, model.x(out.values))
         if found is not None and (
             out.objective is None
-            or _cost_of(data, found, lines) <= _cost_of(data, incumbent, lines) + 1e-9
+            or lines_cost(data, found, lines) <= lines_cost(data, incumbent, lines) + 1e-9
         ):
             rows.append(found)
         else:
@@ -262,18 +255,3 @@ def _solve_by_components(
     merged = Assignment.concat(rows)
     best.offer(merged)
     return bound if bound_ok else None
-
-
-def _rows_of(a: Assignment, orders: IntArray) -> Assignment:
-    mask = np.isin(a.order, orders)
-    return Assignment(a.order[mask], a.node[mask], a.sku[mask], a.qty[mask])
-
-
-def _cost_of(data: ProblemData, a: Assignment, lines: IntArray) -> float:
-    """Cost of an assignment restricted to some lines' orders (shipments + their penalties)."""
-    from router.cost import shipment_table
-
-    t = shipment_table(data, a)
-    shipped = a.shipped_per_line(data)[lines]
-    pen: FloatArray = (data.line_qty[lines] - shipped) * data.sku_penalty[data.line_sku[lines]]
-    return float(t.handling.sum() + t.shipping.sum() + pen.sum())

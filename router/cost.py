@@ -172,3 +172,11 @@ def total_cost(data: ProblemData, a: Assignment) -> float:
     unfilled = data.line_qty - a.shipped_per_line(data)
     penalty = float(np.dot(np.maximum(unfilled, 0), data.sku_penalty[data.line_sku]))
     return float(table.handling.sum() + table.shipping.sum()) + penalty
+
+
+def lines_cost(data: ProblemData, a: Assignment, lines: IntArray) -> float:
+    """Cost of ``a``'s shipments plus the penalties of ``lines`` (a part of a plan)."""
+    table = shipment_table(data, a)
+    shipped = a.shipped_per_line(data)[lines]
+    penalty = (data.line_qty[lines] - shipped) * data.sku_penalty[data.line_sku[lines]]
+    return float(table.handling.sum() + table.shipping.sum() + penalty.sum())

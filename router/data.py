@@ -169,6 +169,14 @@ class ProblemData:
     def order_index(self) -> dict[str, int]:
         return {o: i for i, o in enumerate(self.order_ids)}
 
+    def lines_of(self, orders: IntArray) -> IntArray:
+        """Indices of the lines of ``orders``, order by order."""
+        orders = np.asarray(orders, dtype=np.int64)
+        counts = self.order_line_start[orders + 1] - self.order_line_start[orders]
+        starts = np.repeat(self.order_line_start[orders], counts)
+        offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+        return (starts + offsets).astype(np.int64)
+
     def band_of(self, distance_km: FloatArray) -> IntArray:
         """Index of the first band with ``d ≤ max_km`` (inclusive), or -1 when none."""
         d = np.asarray(distance_km, dtype=np.float64)

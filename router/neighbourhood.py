@@ -16,7 +16,7 @@ import numpy as np
 from router.assignment import Assignment
 from router.backends import Backend, solve
 from router.candidates import Candidates, build_candidates
-from router.cost import shipment_table
+from router.cost import lines_cost
 from router.data import IntArray, ProblemData
 from router.formulation import build_mip, vector_from_assignment
 from router.relaxation import residual, to_assignment
@@ -34,20 +34,6 @@ def home_bundles(data: ProblemData, cand: Candidates, max_orders: int) -> list[I
     node_rank = np.argsort(np.lexsort((data.node_lat, np.round(data.node_lon, 0))))
     seq = orders[np.lexsort((orders, node_rank[home]))]
     return [seq[i : i + max_orders] for i in range(0, seq.size, max_orders)]
-
-
-def _bundle_cost(data: ProblemData, a: Assignment, lines: IntArray) -> float:
-    t = shipment_table(data, a)
-    shipped = a.shipped_per_line(data)[lines]
-    penalty = (data.line_qty[lines] - shipped) * data.sku_penalty[data.line_sku[lines]]
-    return float(t.handling.sum() + t.shipping.sum() + penalty.sum())
-
-
-def _lines_of(data: ProblemData, orders: IntArray) -> IntArray:
-    counts = data.order_line_start[orders + 1] - data.order_line_start[orders]
-    starts = np.repeat(data.order_line_start[orders], counts)
-    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
-    return (starts + offsets).astype(np.int64)
 
 
 def improve(
@@ -68,16 +54,14 @@ def improve(
         left_s = seconds - (time.perf_counter() - start)
         if left_s <= 0.02:
             break
-        mine = np.isin(best.order, orders)
-        others = Assignment(best.order[~mine], best.node[~mine], best.sku[~mine], best.qty[~mine])
-        current = Assignment(best.order[mine], best.node[mine], best.sku[mine], best.qty[mine])
+        current, others = best.split(orders)
         left = residual(data, others)
         cand = build_candidates(left, orders)
         keys = cand.pair_order * data.num_nodes + cand.pair_node
         cand = cand.subset(np.isin(keys, allowed_keys))
         if cand.num_pairs == 0:
             continue
-        lines = _lines_of(data, orders)
+        lines = data.lines_of(orders)
         model = build_mip(left, cand, lines)
         hint = vector_from_assignment(
             model, cand, left, current.order, current.node, current.sku, current.qty, lines
@@ -94,6 +78,6 @@ def improve(
         if out.values is None:
             continue
         found = to_assignment(data, cand, model.x(out.values))
-        if _bundle_cost(data, found, lines) < _bundle_cost(data, current, lines) - 1e-9:
+        if lines_cost(data, found, lines) < lines_cost(data, current, lines) - 1e-9:
             best = Assignment.concat([others, found])
     return best

@@ -52,3 +52,21 @@ def test_milp_peer_solves_the_example_and_returns_a_valid_plan() -> None:
     assert not assignment_violations(data, result.assignment)
     assert result.status == "optimal"
     assert math.isclose(result.cost, 8194.659121, rel_tol=1e-9)
+
+
+def test_large_network_path_gives_a_valid_plan_and_a_true_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fix-and-optimize path with its Lagrangian bound, forced on a small problem."""
+    import router.batch
+    from router.generate import generate
+
+    data = ProblemData.from_problem(parse_problem(generate("vn", 120, 5, stores=12)))
+    exact = optimize(data, SolveParams(time_limit=30))
+    assert exact.status == "optimal"
+    monkeypatch.setattr(router.batch, "LARGE_PAIRS", 0)
+    large = optimize(data, SolveParams(time_limit=5))
+    assert not assignment_violations(data, large.assignment)
+    assert large.cost <= large.stats["baseline_cost"] + 1e-9
+    assert large.cost >= exact.cost - 1e-6
+    assert large.bound is not None and large.bound <= exact.cost + 1e-6
