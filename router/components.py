@@ -16,9 +16,9 @@ from scipy.sparse.csgraph import connected_components
 
 from router.candidates import Candidates
 from router.data import IntArray, ProblemData
-from router.formulation import MipModel
+from router.formulation import ORDERS, SPLIT, STOCK, UNITS, MipModel
 
-COUPLING_KINDS = (2, 3, 4, 5)  # stock, orders, units, split rows of ROW_KINDS
+COUPLING_KINDS = (STOCK, ORDERS, UNITS, SPLIT)
 
 
 def order_components(data: ProblemData, cand: Candidates, model: MipModel) -> IntArray:

@@ -28,6 +28,8 @@ from router.candidates import Candidates
 from router.data import BoolArray, FloatArray, IntArray, ProblemData
 
 ROW_KINDS = ("demand", "link", "stock", "orders", "units", "split")
+DEMAND, LINK, STOCK, ORDERS, UNITS, SPLIT = range(len(ROW_KINDS))
+"""Row kinds, as stored in :attr:`MipModel.row_kind`."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,7 +80,7 @@ def build_mip(
     if np.any(arc_l < 0):
         raise ValueError("candidates reference lines outside the model")
     yo, xo, uo = 0, P, P + A_
-    arc_node = cand.pair_node[cand.arc_pair]
+    arc_node = cand.arc_node()
     arc_sku = data.line_sku[cand.arc_line]
     S = data.num_skus
 
@@ -118,7 +120,7 @@ def build_mip(
         np.ones(A_ + L),
         qty,
         qty,
-        0,
+        DEMAND,
         line_ids,
     )
     # link
@@ -129,7 +131,7 @@ def build_mip(
         np.concatenate([np.ones(A_), -cand.arc_cap.astype(np.float64)]),
         np.full(A_, -np.inf),
         np.zeros(A_),
-        1,
+        LINK,
         ar,
     )
 
@@ -160,12 +162,12 @@ def build_mip(
     y_index = yo + np.arange(P)
     cap = cand.arc_cap.astype(np.float64)
     if coupling:
-        limit_rows(arc_node * S + arc_sku, cap, lambda k: data.atp[k // S, k % S], x_index, 2)
-        limit_rows(cand.pair_node, np.ones(P), lambda k: data.node_order_cap[k], y_index, 3)
-        limit_rows(arc_node, cap, lambda k: data.node_unit_cap[k], x_index, 4)
+        limit_rows(arc_node * S + arc_sku, cap, lambda k: data.atp[k // S, k % S], x_index, STOCK)
+        limit_rows(cand.pair_node, np.ones(P), lambda k: data.node_order_cap[k], y_index, ORDERS)
+        limit_rows(arc_node, cap, lambda k: data.node_unit_cap[k], x_index, UNITS)
     no_split = np.where(data.order_allow_split[cand.pair_order], 0, 1).astype(np.int64)
     limit_rows(
-        cand.pair_order, np.ones(P) * no_split, lambda k: np.ones(k.size, np.int64), y_index, 5
+        cand.pair_order, np.ones(P) * no_split, lambda k: np.ones(k.size, np.int64), y_index, SPLIT
     )
     # (a split row binds only for orders that may not split and have two or more pairs)
 

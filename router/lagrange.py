@@ -35,7 +35,7 @@ def lagrangian_bound(
     q = data.line_qty.astype(np.float64)
     if cand.num_arcs == 0:
         return float(np.dot(q, pen_l))
-    arc_node = cand.pair_node[cand.arc_pair]
+    arc_node = cand.arc_node()
     key = arc_node * S + data.line_sku[cand.arc_line]
     qmax = np.bincount(cand.arc_pair, weights=cand.arc_cap, minlength=cand.num_pairs)
     inv_q = 1.0 / np.maximum(qmax, 1.0)[cand.arc_pair]

@@ -12,6 +12,7 @@ so a shipment whose ``d_y + min_a d_x`` exceeds ``UB − z_LP`` is dropped witho
 from __future__ import annotations
 
 import dataclasses
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +21,16 @@ from router.assignment import Assignment
 from router.backends import Backend, SolveOutcome, solve
 from router.candidates import Candidates, build_candidates
 from router.data import BoolArray, FloatArray, ProblemData
-from router.formulation import MipModel, build_mip, vector_from_assignment
+from router.formulation import (
+    DEMAND,
+    ORDERS,
+    SPLIT,
+    STOCK,
+    UNITS,
+    MipModel,
+    build_mip,
+    vector_from_assignment,
+)
 from router.greedy import route_greedy
 
 INTEGRAL_TOL = 1e-6
@@ -215,10 +225,10 @@ def pair_reduced_costs(data: ProblemData, cand: Candidates, relax: Relaxation) -
     mu = np.zeros(data.num_nodes)
     nu = np.zeros(data.num_nodes)
     sigma = np.zeros(data.num_orders)
-    for kind, target in ((0, pi), (2, lam), (3, mu), (4, nu), (5, sigma)):
+    for kind, target in ((DEMAND, pi), (STOCK, lam), (ORDERS, mu), (UNITS, nu), (SPLIT, sigma)):
         rows = model.row_kind == kind
         target[model.row_ref[rows]] = duals[rows]
-    arc_node = cand.pair_node[cand.arc_pair]
+    arc_node = cand.arc_node()
     rc_x = (
         cand.arc_unit
         - pi[cand.arc_line]
@@ -253,8 +263,6 @@ def column_generation(
     max_rounds: int = 30,
 ) -> ColumnGeneration | None:
     """Solve the LP over all of ``cand`` while only ever building it over a subset."""
-    import time
-
     start = time.perf_counter()
     keep = keep.copy()
     last: ColumnGeneration | None = None
