@@ -1,6 +1,7 @@
 """The routing contract as pydantic v2 models: the problem, the plan and bad-input errors."""
 
 from models.errors import BadInput, FieldError
+from models.explain import REASONS, Alternative, Explanation, Reason
 from models.plan import (
     LineQty,
     OrderCost,
@@ -26,7 +27,10 @@ from models.problem import (
 )
 
 __all__ = [
+    "REASONS",
+    "Alternative",
     "BadInput",
+    "Explanation",
     "FieldError",
     "Line",
     "LineQty",
@@ -39,6 +43,7 @@ __all__ = [
     "Plan",
     "Problem",
     "RateBand",
+    "Reason",
     "Shipment",
     "ShipmentCost",
     "Sku",

@@ -1,4 +1,4 @@
-"""``router``: route, check, generate and demo from the command line.
+"""``router``: route, check, generate, demo, serve and load from the command line.
 
 Exit codes: 0 success, 1 a checked plan is invalid, 2 bad input (named errors on stderr).
 """
@@ -185,6 +185,83 @@ def _status_line(result: RoutingResult) -> str:
     )
 
 
+DEMO_ORDERS_PER_DAY = 2000
+"""Store capacities of the demo network are sized for a day of this many orders."""
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start the HTTP service (uvicorn) on the store that ``ROUTER_DATABASE_URL`` names."""
+    import os
+    import secrets
+
+    import uvicorn
+
+    from router.service import RoutingService, Settings
+
+    settings = Settings()
+    key = None
+    if not settings.keys():
+        key = secrets.token_urlsafe(24)
+        os.environ["ROUTER_API_KEYS"] = f"{key}:admin"  # the workers inherit it
+        settings = Settings()
+    svc = RoutingService(settings)
+    try:
+        if args.demo and not svc.get_network().nodes:
+            from router.generate import generate
+
+            nodes, records = svc.load_problem(generate("vn", DEMO_ORDERS_PER_DAY, args.seed))
+            print(f"Loaded the Vietnam demo network: {nodes} nodes, {records} stock records.")
+        example = _curl_example(svc, args.host, args.port, key)
+    finally:
+        svc.close()
+    print(f"Store: {settings.database_url}")
+    if key:
+        print(f"API key for this run (all scopes; set ROUTER_API_KEYS to choose your own): {key}")
+    print(f"API docs: http://{args.host}:{args.port}/docs")
+    if example:
+        print("Route an order:\n" + example)
+    uvicorn.run(
+        "api:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level="warning",
+    )
+    return 0
+
+
+def _curl_example(svc: Any, host: str, port: int, key: str | None) -> str:
+    network = svc.get_network()
+    if not network.nodes or not network.skus:
+        return ""
+    stocked = svc.inventory().inventory
+    sku = max(stocked, key=lambda r: r.atp).sku if stocked else network.skus[0].id
+    where = next((n for n in network.nodes if n.type == "warehouse"), network.nodes[0])
+    order = {"id": "web-1", "lat": round(where.lat + 0.05, 4), "lon": round(where.lon + 0.05, 4),
+             "lines": [{"sku": sku, "qty": 1}]}
+    return (
+        f"  curl -s -X POST http://{host}:{port}/v1/orders \\\n"
+        f"    -H 'Authorization: Bearer {key or '<your key>'}' "
+        "-H 'Content-Type: application/json' \\\n"
+        f"    -d '{json.dumps(order)}'"
+    )
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Load a contract file's network and stock into the store (its orders are ignored)."""
+    from router.service import RoutingService
+
+    raw = _read_json(args.problem, "problem")
+    svc = RoutingService()
+    try:
+        nodes, records = svc.load_problem(raw)
+    finally:
+        svc.close()
+    print(f"Loaded {nodes} nodes and {records} stock records into {svc.settings.database_url}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="router", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -226,6 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="also write the plan JSON here")
     solver_args(p, 20.0)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("serve", help="run the HTTP service (store: ROUTER_DATABASE_URL)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--demo", action="store_true", help="seed an empty store with the VN demo")
+    p.add_argument("--seed", type=int, default=1, help="seed of the demo network")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("load", help="load a problem file's network and stock into the store")
+    p.add_argument("problem", help="problem JSON (contract form), or - for stdin")
+    p.set_defaults(func=cmd_load)
     return parser
 
 

@@ -1,0 +1,399 @@
+"""The life of an order: route and reserve, fulfil, cancel, reject and reroute, return.
+
+Each function runs inside one write transaction (the caller's). Stock moves only through
+guarded updates, so the database refuses an oversell even when this process's view of
+availability is stale: a lost race raises :class:`RetryTransaction` and the whole
+transaction runs again on fresh numbers.
+
+Invariants kept here, checked by the stateful tests: ``on_hand ≥ 0``; ``reserved`` of
+every (node, sku) equals the sum of open reservations; a node's ``open_shipments`` and
+``open_units`` equal its reserved shipments and units, and stay within its capacities.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.engine import Connection
+
+from models import BadInput, FieldError, LineQty, Order, OrderCost, reference_errors
+from models.errors import from_validation_error
+from models.service import LivePlan, LiveShipment, NodeRef, OrderAnswer, OrderState, Return
+from router.data import UNLIMITED
+from router.service import schema
+from router.service.errors import Conflict, NotFound
+from router.service.inventory import atp_expr, log_stock_event
+from router.service.metrics import record_decision
+from router.service.network import Network
+from router.service.store import RetryTransaction
+from router.single import SingleResult
+
+_ORDER = TypeAdapter(Order)
+
+
+def parse_order(raw: Any, net: Network) -> Order:
+    """A contract Order checked against the current network; paths as in the body."""
+    try:
+        order = raw if isinstance(raw, Order) else _ORDER.validate_python(raw)
+    except ValidationError as exc:
+        raise BadInput(from_validation_error(exc)) from None
+    errors = reference_errors(net.nodes, net.skus, net.rates, [], [order])
+    if errors:
+        raise BadInput([FieldError(_strip(e.path), e.message) for e in errors])
+    return order
+
+
+def _strip(path: str) -> str:
+    prefix = "orders[0]"
+    return path[len(prefix) + 1 :] if path.startswith(prefix + ".") else path
+
+
+# -- routing ------------------------------------------------------------------------
+
+
+def route_new(conn: Connection, net: Network, order: Order, *, explain: bool) -> OrderAnswer:
+    """Route a new order against live stock and reserve what the plan takes."""
+    if conn.execute(sa.select(schema.orders.c.id).where(schema.orders.c.id == order.id)).first():
+        raise Conflict(f"order {order.id!r} exists already")
+    result = _route(conn, net, order, exclude=(), explain=explain)
+    shipments = [LiveShipment(**s.model_dump(), state="reserved") for s in result.plan.shipments]
+    _reserve(conn, order.id, shipments)
+    plan = LivePlan(
+        order_id=order.id,
+        status=result.plan.status or "unfilled",
+        shipments=shipments,
+        unfilled=result.plan.unfilled,
+        cost=result.plan.cost or OrderCost(handling=0, shipping=0, penalty=0, total=0),
+    )
+    doc = {
+        "order": order.model_dump(mode="json"),
+        "plan": plan.model_dump(mode="json"),
+        "rejected_nodes": [],
+        "returned": [],
+    }
+    state = _state(plan)
+    now = time.time()
+    conn.execute(
+        sa.insert(schema.orders).values(
+            id=order.id, state=state, doc=doc, created_at=now, updated_at=now
+        )
+    )
+    record_decision(net, order, shipments, result.seconds)
+    return _answer(doc, state, result.explanation if explain else None)
+
+
+def _route(
+    conn: Connection, net: Network, order: Order, exclude: Iterable[str], explain: bool
+) -> SingleResult:
+    """The optimal plan for ``order`` on the stock and capacity committed right now."""
+    data = net.data
+    skus = [ln.sku for ln in order.lines]
+    col = {s: j for j, s in enumerate(skus)}
+    atp = np.zeros((data.num_nodes, len(skus)), dtype=np.int64)
+    s = schema.stock.c
+    for node, sku, avail in conn.execute(
+        sa.select(s.node, s.sku, atp_expr()).where(s.sku.in_(skus), atp_expr() > 0)
+    ):
+        atp[data.node_index[node], col[sku]] = avail
+    shipments_left = np.full(data.num_nodes, UNLIMITED, dtype=np.int64)
+    units_left = np.full(data.num_nodes, UNLIMITED, dtype=np.int64)
+    n = schema.nodes.c
+    for node, oc, uc, open_s, open_u in conn.execute(
+        sa.select(n.id, n.order_capacity, n.unit_capacity, n.open_shipments, n.open_units).where(
+            sa.or_(n.order_capacity.is_not(None), n.unit_capacity.is_not(None))
+        )
+    ):
+        i = data.node_index[node]
+        if oc is not None:
+            shipments_left[i] = max(0, oc - open_s)
+        if uc is not None:
+            units_left[i] = max(0, uc - open_u)
+    return net.router.route(
+        order,
+        atp,
+        shipments_left=shipments_left,
+        units_left=units_left,
+        exclude=tuple(exclude),
+        explain=explain,
+    )
+
+
+def _reserve(conn: Connection, order_id: str, shipments: list[LiveShipment]) -> None:
+    """Take the plan's units and capacity with guarded updates; a lost race retries."""
+    n, s = schema.nodes.c, schema.stock.c
+    for sh in sorted(shipments, key=lambda x: x.node):  # one lock order: no deadlocks
+        units = sum(ln.qty for ln in sh.lines)
+        took = conn.execute(
+            sa.update(schema.nodes)
+            .where(
+                n.id == sh.node,
+                sa.or_(n.order_capacity.is_(None), n.open_shipments + 1 <= n.order_capacity),
+                sa.or_(n.unit_capacity.is_(None), n.open_units + units <= n.unit_capacity),
+            )
+            .values(open_shipments=n.open_shipments + 1, open_units=n.open_units + units)
+        ).rowcount
+        if not took:
+            raise RetryTransaction(f"capacity of {sh.node!r} taken meanwhile")
+    rows = sorted((sh.node, ln.sku, ln.qty) for sh in shipments for ln in sh.lines)
+    for node, sku, qty in rows:
+        took = conn.execute(
+            sa.update(schema.stock)
+            .where(s.node == node, s.sku == sku, atp_expr() >= qty)
+            .values(reserved=s.reserved + qty)
+        ).rowcount
+        if not took:
+            raise RetryTransaction(f"stock of ({node!r}, {sku!r}) taken meanwhile")
+    if rows:
+        conn.execute(
+            sa.insert(schema.reservations),
+            [{"order_id": order_id, "node": nd, "sku": sk, "qty": q} for nd, sk, q in rows],
+        )
+
+
+def _release(conn: Connection, order_id: str, shipment: LiveShipment, *, shipped: bool) -> None:
+    """Give back a shipment's reservation; ``shipped`` also takes the units off hand."""
+    n, s, r = schema.nodes.c, schema.stock.c, schema.reservations.c
+    units = sum(ln.qty for ln in shipment.lines)
+    conn.execute(
+        sa.update(schema.nodes)
+        .where(n.id == shipment.node)
+        .values(open_shipments=n.open_shipments - 1, open_units=n.open_units - units)
+    )
+    for ln in sorted(shipment.lines, key=lambda x: x.sku):
+        values: dict[str, Any] = {"reserved": s.reserved - ln.qty}
+        guard = [s.node == shipment.node, s.sku == ln.sku, s.reserved >= ln.qty]
+        if shipped:
+            values["on_hand"] = s.on_hand - ln.qty
+            guard.append(s.on_hand >= ln.qty)
+        done = conn.execute(sa.update(schema.stock).where(*guard).values(**values)).rowcount
+        if not done:
+            raise Conflict(
+                f"({shipment.node!r}, {ln.sku!r}) has fewer than {ln.qty} units on hand: "
+                "reject the shipment instead"
+            )
+        if shipped:
+            log_stock_event(conn, shipment.node, ln.sku, -ln.qty, "fulfilment", order_id)
+    conn.execute(
+        sa.delete(schema.reservations).where(r.order_id == order_id, r.node == shipment.node)
+    )
+
+
+# -- the rest of an order's life ------------------------------------------------------
+
+
+def get(conn: Connection, order_id: str) -> OrderAnswer:
+    doc, state = _load(conn, order_id)
+    return _answer(doc, state)
+
+
+def cancel(conn: Connection, order_id: str) -> OrderAnswer:
+    """Release every open reservation; shipments already fulfilled stay shipped."""
+    doc, state = _load(conn, order_id)
+    if state == "cancelled":
+        return _answer(doc, state)
+    plan = LivePlan.model_validate(doc["plan"])
+    if state == "fulfilled":
+        raise Conflict(f"order {order_id!r} is fulfilled: nothing left to cancel")
+    shipments = []
+    for sh in plan.shipments:
+        if sh.state == "reserved":
+            _release(conn, order_id, sh, shipped=False)
+            sh = sh.model_copy(update={"state": "cancelled"})
+        shipments.append(sh)
+    plan = plan.model_copy(update={"shipments": shipments})
+    return _save(conn, order_id, doc, plan, state="cancelled")
+
+
+def fulfil(conn: Connection, order_id: str, body: NodeRef) -> OrderAnswer:
+    """The node shipped (or handed over) its shipment: on hand and reserved both fall."""
+    doc, state = _load(conn, order_id)
+    plan = LivePlan.model_validate(doc["plan"])
+    sh = _open_shipment(plan, body.node, order_id, state)
+    _release(conn, order_id, sh, shipped=True)
+    shipments = [
+        x.model_copy(update={"state": "fulfilled"}) if x.node == body.node else x
+        for x in plan.shipments
+    ]
+    plan = plan.model_copy(update={"shipments": shipments})
+    return _save(conn, order_id, doc, plan)
+
+
+def reject(conn: Connection, net: Network, order_id: str, body: NodeRef) -> OrderAnswer:
+    """The node cannot pick its shipment: release it and reroute without that node.
+
+    Every shipment not yet fulfilled is released and the order's remaining units are
+    routed again, optimally, without the nodes that rejected it (and without nodes that
+    already shipped part of it: one shipment per order and node).
+    """
+    doc, state = _load(conn, order_id)
+    plan = LivePlan.model_validate(doc["plan"])
+    _open_shipment(plan, body.node, order_id, state)
+    for sh in plan.shipments:
+        if sh.state == "reserved":
+            _release(conn, order_id, sh, shipped=False)
+    kept = [sh for sh in plan.shipments if sh.state == "fulfilled"]
+    rejected = [*doc["rejected_nodes"], body.node]
+    doc = {**doc, "rejected_nodes": rejected}
+    order = Order.model_validate(doc["order"])
+    shipped = Counter[str]()
+    for sh in kept:
+        for ln in sh.lines:
+            shipped[ln.sku] += ln.qty
+    remaining = [
+        {"sku": ln.sku, "qty": ln.qty - shipped[ln.sku]}
+        for ln in order.lines
+        if ln.qty > shipped[ln.sku]
+    ]
+    new_shipments: list[LiveShipment] = []
+    unfilled = [LineQty(**r) for r in remaining]
+    if remaining and (order.allow_split or not kept):
+        rest = Order.model_validate({**order.model_dump(mode="json"), "lines": remaining})
+        result = _route(
+            conn, net, rest, exclude=[*rejected, *(sh.node for sh in kept)], explain=False
+        )
+        new_shipments = [
+            LiveShipment(**s.model_dump(), state="reserved") for s in result.plan.shipments
+        ]
+        _reserve(conn, order_id, new_shipments)
+        unfilled = list(result.plan.unfilled)
+        record_decision(net, rest, new_shipments, result.seconds)
+    shipments = kept + new_shipments
+    penalty = sum(
+        ln.qty * net.sku_by_id[ln.sku].unfilled_penalty if ln.sku in net.sku_by_id else 0.0
+        for ln in unfilled
+    )
+    handling = sum(sh.cost.handling for sh in shipments if sh.cost)
+    shipping = sum(sh.cost.shipping for sh in shipments if sh.cost)
+    plan = LivePlan(
+        order_id=order_id,
+        status="fulfilled" if not unfilled else ("partial" if shipments else "unfilled"),
+        shipments=shipments,
+        unfilled=unfilled,
+        cost=OrderCost(
+            handling=handling,
+            shipping=shipping,
+            penalty=penalty,
+            total=handling + shipping + penalty,
+        ),
+    )
+    return _save(conn, order_id, doc, plan)
+
+
+def return_units(conn: Connection, net: Network, order_id: str, body: Return) -> OrderAnswer:
+    """Units of a fulfilled order come back to a node: sellable there again."""
+    doc, state = _load(conn, order_id)
+    errors = []
+    if body.node not in net.node_by_id:
+        errors.append(FieldError("node", f"unknown node {body.node!r}"))
+    shipped = Counter[str]()
+    plan = LivePlan.model_validate(doc["plan"])
+    for sh in plan.shipments:
+        if sh.state == "fulfilled":
+            for ln in sh.lines:
+                shipped[ln.sku] += ln.qty
+    back = Counter[str]()
+    for ln in doc["returned"]:
+        back[ln["sku"]] += ln["qty"]
+    seen: set[str] = set()
+    for j, ln in enumerate(body.lines):
+        if ln.sku in seen:
+            errors.append(FieldError(f"lines[{j}].sku", f"second line for sku {ln.sku!r}"))
+        seen.add(ln.sku)
+        if ln.qty > shipped[ln.sku] - back[ln.sku]:
+            errors.append(
+                FieldError(
+                    f"lines[{j}].qty",
+                    f"only {shipped[ln.sku] - back[ln.sku]} unit(s) of {ln.sku!r} were shipped "
+                    "and not yet returned",
+                )
+            )
+    if errors:
+        raise BadInput(errors)
+    s = schema.stock.c
+    for ln in body.lines:
+        done = conn.execute(
+            sa.update(schema.stock)
+            .where(s.node == body.node, s.sku == ln.sku)
+            .values(on_hand=s.on_hand + ln.qty)
+        ).rowcount
+        if not done:
+            conn.execute(
+                sa.insert(schema.stock).values(
+                    node=body.node, sku=ln.sku, on_hand=ln.qty, reserved=0, safety_stock=0
+                )
+            )
+        log_stock_event(conn, body.node, ln.sku, ln.qty, "online_return", order_id)
+        back[ln.sku] += ln.qty
+    doc = {**doc, "returned": [{"sku": k, "qty": v} for k, v in sorted(back.items())]}
+    return _save(conn, order_id, doc, plan, state=state)
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _open_shipment(plan: LivePlan, node: str, order_id: str, state: str) -> LiveShipment:
+    if state == "cancelled":
+        raise Conflict(f"order {order_id!r} is cancelled")
+    for sh in plan.shipments:
+        if sh.node == node:
+            if sh.state != "reserved":
+                raise Conflict(f"the shipment from {node!r} is {sh.state} already")
+            return sh
+    raise NotFound(f"order {order_id!r} has no shipment from {node!r}")
+
+
+def _state(plan: LivePlan) -> OrderState:
+    states = {sh.state for sh in plan.shipments}
+    if not states:
+        return "unfilled"
+    if "cancelled" in states and "reserved" not in states and "fulfilled" not in states:
+        return "cancelled"
+    if states == {"fulfilled"}:
+        return "fulfilled"
+    if "fulfilled" in states:
+        return "partially_fulfilled"
+    return "reserved"
+
+
+def _load(conn: Connection, order_id: str) -> tuple[dict[str, Any], str]:
+    o = schema.orders.c
+    row = conn.execute(sa.select(o.doc, o.state).where(o.id == order_id)).first()
+    if row is None:
+        raise NotFound(f"no order {order_id!r}")
+    return dict(row.doc), str(row.state)
+
+
+def _save(
+    conn: Connection,
+    order_id: str,
+    doc: dict[str, Any],
+    plan: LivePlan,
+    state: str | None = None,
+) -> OrderAnswer:
+    new_state = state or _state(plan)
+    doc = {**doc, "plan": plan.model_dump(mode="json")}
+    o = schema.orders.c
+    conn.execute(
+        sa.update(schema.orders)
+        .where(o.id == order_id)
+        .values(doc=doc, state=new_state, updated_at=time.time())
+    )
+    return _answer(doc, new_state)
+
+
+def _answer(doc: dict[str, Any], state: str, explanation: Any = None) -> OrderAnswer:
+    return OrderAnswer.model_validate(
+        {
+            "plan": doc["plan"],
+            "state": state,
+            "rejected_nodes": doc["rejected_nodes"],
+            "returned": doc["returned"],
+            "explanation": explanation.model_dump(mode="json") if explanation else None,
+        }
+    )
