@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,6 +32,15 @@ class Network:
     @cached_property
     def problem(self) -> Problem:
         return Problem(nodes=self.nodes, skus=self.skus, rates=self.rates, inventory=[], orders=[])
+
+    @cached_property
+    def raw(self) -> dict[str, list[dict[str, Any]]]:
+        """The network as JSON-ready lists, for re-validation in the contract's own terms."""
+        return {
+            "nodes": [n.model_dump(mode="json") for n in self.nodes],
+            "skus": [s.model_dump(mode="json") for s in self.skus],
+            "rates": [r.model_dump(mode="json") for r in self.rates],
+        }
 
     @cached_property
     def data(self) -> ProblemData:

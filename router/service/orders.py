@@ -22,7 +22,15 @@ import sqlalchemy as sa
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.engine import Connection
 
-from models import BadInput, FieldError, LineQty, Order, OrderCost, reference_errors
+from models import (
+    BadInput,
+    FieldError,
+    LineQty,
+    Order,
+    OrderCost,
+    parse_problem,
+    reference_errors,
+)
 from models.errors import from_validation_error
 from models.service import LivePlan, LiveShipment, NodeRef, OrderAnswer, OrderState, Return
 from router.data import UNLIMITED
@@ -42,7 +50,14 @@ def parse_order(raw: Any, net: Network) -> Order:
     try:
         order = raw if isinstance(raw, Order) else _ORDER.validate_python(raw)
     except ValidationError as exc:
-        raise BadInput(from_validation_error(exc)) from None
+        # the slow path, on bad input only: the contract parser also salvages what it can
+        # of a malformed order, so every error is reported at once
+        errors = from_validation_error(exc)
+        try:
+            parse_problem({**net.raw, "inventory": [], "orders": [raw]})
+        except BadInput as bad:
+            errors = [FieldError(_strip(e.path), e.message) for e in bad.errors]
+        raise BadInput(errors) from None
     errors = reference_errors(net.nodes, net.skus, net.rates, [], [order])
     if errors:
         raise BadInput([FieldError(_strip(e.path), e.message) for e in errors])
@@ -63,7 +78,6 @@ def route_new(conn: Connection, net: Network, order: Order, *, explain: bool) ->
         raise Conflict(f"order {order.id!r} exists already")
     result = _route(conn, net, order, exclude=(), explain=explain)
     shipments = [LiveShipment(**s.model_dump(), state="reserved") for s in result.plan.shipments]
-    _reserve(conn, order.id, shipments)
     plan = LivePlan(
         order_id=order.id,
         status=result.plan.status or "unfilled",
@@ -84,6 +98,7 @@ def route_new(conn: Connection, net: Network, order: Order, *, explain: bool) ->
             id=order.id, state=state, doc=doc, created_at=now, updated_at=now
         )
     )
+    _reserve(conn, order.id, shipments)
     record_decision(net, order, shipments, result.seconds)
     return _answer(doc, state, result.explanation if explain else None)
 

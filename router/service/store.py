@@ -109,6 +109,11 @@ class Store:
             except RetryTransaction:
                 if attempt == attempts - 1:
                     raise
+            except sa.exc.IntegrityError:
+                # a concurrent transaction inserted the same order id or idempotency key:
+                # run again, to see it and answer as if we had come second
+                if attempt == attempts - 1:
+                    raise
             except sa.exc.OperationalError as exc:
                 if not _is_transient(exc) or attempt == attempts - 1:
                     raise
