@@ -305,7 +305,10 @@ def test_nearest_stock_wins_and_exclusions_move_it() -> None:
 
 
 def test_no_split_takes_one_node_even_when_two_are_cheaper() -> None:
-    raw = hand_network({"W-NEAR": {"A": 1}, "S-NEAR": {"B": 1}, "W-FAR": {"A": 1, "B": 1}})
+    raw = hand_network(
+        {"W-NEAR": {"A": 1}, "S-NEAR": {"B": 1}, "W-FAR": {"A": 1, "B": 1}},
+        W_FAR={"handling_cost_per_shipment": 5.0},
+    )
     lines = [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 1}]
     split = route_hand(with_order(raw, lines=lines))
     assert nodes_of(split) == ["W-NEAR", "S-NEAR"]
@@ -317,15 +320,18 @@ def test_no_split_takes_one_node_even_when_two_are_cheaper() -> None:
 
 
 def test_capacity_left_is_respected() -> None:
-    raw = hand_network({"W-NEAR": {"A": 5}, "W-FAR": {"A": 5}})
+    raw = hand_network({"W-NEAR": {"A": 5}, "W-FAR": {"A": 1}})
     order = with_order(raw, lines=[{"sku": "A", "qty": 2}])
-    # No shipment left at W-NEAR: all from W-FAR.
+    assert nodes_of(route_hand(order)) == ["W-NEAR"]
+    # No shipment left at W-NEAR: W-FAR's one unit, the other unfilled.
     res = route_hand(order, ships=[0, None, None, None, None])
-    assert nodes_of(res) == ["W-FAR"]
+    assert nodes_of(res) == ["W-FAR"] and res.plan.status == "partial"
     # One unit left at W-NEAR: the second unit comes from W-FAR (cheaper than the penalty).
     res = route_hand(order, units=[1, None, None, None, None])
-    assert nodes_of(res) == ["W-NEAR", "W-FAR"]
+    assert nodes_of(res) == ["W-NEAR", "W-FAR"] and res.plan.status == "fulfilled"
     assert [sh.lines[0].qty for sh in res.plan.shipments] == [1, 1]
+    assert res.explanation is not None
+    assert res.explanation.chosen == ["W-NEAR", "W-FAR"]
 
 
 def test_pickup_own_stock_and_transfers() -> None:
