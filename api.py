@@ -12,12 +12,14 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.routing import Route as PathRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from models import BadInput, FieldError, Order, Plan
@@ -32,6 +34,7 @@ from models.service import (
     NodeRef,
     OrderAnswer,
     Return,
+    ServiceErrorBody,
 )
 from router.service import Conflict, NotFound, RoutingService, ServiceError, Settings
 from router.service.metrics import LATENCY, REQUESTS, exposition
@@ -83,13 +86,32 @@ Read = Depends(require("read"))
 Route = Depends(require("route"))
 Admin = Depends(require("admin"))
 
+_ERROR_TEXT = {
+    401: "No API key, or an unknown one",
+    403: "The API key lacks the scope this operation needs",
+    404: "No such order, or no shipment of it from that node",
+    409: "Clashes with the current state (or with an earlier use of the Idempotency-Key)",
+    413: "Request body over the configured size",
+    422: "Bad input: each offending field named by its path; nothing was changed",
+}
+
+
+def refusals(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the error answers an operation may give (one body shape)."""
+    docs: dict[int | str, dict[str, Any]] = {
+        code: {"model": ServiceErrorBody, "description": _ERROR_TEXT[code]} for code in codes
+    }
+    if 401 in docs:
+        docs[401]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return docs
+
 
 # -- routers -------------------------------------------------------------------------
 
-network = APIRouter(prefix="/v1", tags=["network and stock"])
+network = APIRouter(prefix="/v1", tags=["network and stock"], responses=refusals(401, 403))
 
 
-@network.put("/network", dependencies=[Admin])
+@network.put("/network", dependencies=[Admin], responses=refusals(409, 413, 422))
 def put_network(body: Network, svc: Service) -> Network:
     """Replace nodes, skus and rate bands; stock of nodes or skus that are gone is dropped."""
     return svc.put_network(body)
@@ -100,19 +122,19 @@ def get_network(svc: Service) -> Network:
     return svc.get_network()
 
 
-@network.put("/inventory", dependencies=[Admin])
+@network.put("/inventory", dependencies=[Admin], responses=refusals(413, 422))
 def put_inventory(body: InventoryUpdate, svc: Service) -> Inventory:
     """Set on-hand and safety stock of the listed (node, sku) pairs."""
     return svc.put_inventory(body)
 
 
-@network.post("/inventory/adjustments", dependencies=[Admin])
+@network.post("/inventory/adjustments", dependencies=[Admin], responses=refusals(413, 422))
 def post_adjustments(body: Adjustments, svc: Service) -> Inventory:
     """Signed on-hand changes with a reason: all applied, or none."""
     return svc.adjust(body)
 
 
-@network.get("/inventory", dependencies=[Read])
+@network.get("/inventory", dependencies=[Read], responses=refusals(422))
 def get_inventory(
     svc: Service,
     node: Annotated[str | None, Query()] = None,
@@ -121,7 +143,7 @@ def get_inventory(
     return svc.inventory(node=node, sku=sku)
 
 
-@network.get("/availability", dependencies=[Read])
+@network.get("/availability", dependencies=[Read], responses=refusals(422))
 def get_availability(
     svc: Service,
     sku: Annotated[str, Query(min_length=1)],
@@ -133,10 +155,18 @@ def get_availability(
     return svc.availability(sku, lat, lon, radius_km)
 
 
-orders = APIRouter(prefix="/v1", tags=["orders"])
+orders = APIRouter(prefix="/v1", tags=["orders"], responses=refusals(401, 403))
 
 
-@orders.post("/orders", status_code=201, dependencies=[Route])
+@orders.post(
+    "/orders",
+    status_code=201,
+    dependencies=[Route],
+    responses={
+        201: {"headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}}},
+        **refusals(409, 413, 422),
+    },
+)
 def post_order(
     body: Order,
     svc: Service,
@@ -155,38 +185,42 @@ def post_order(
     return answer
 
 
-@orders.get("/orders/{order_id}", dependencies=[Read])
+@orders.get("/orders/{order_id}", dependencies=[Read], responses=refusals(404, 422))
 def get_order(order_id: str, svc: Service) -> OrderAnswer:
     return svc.order(order_id)
 
 
-@orders.post("/orders/{order_id}/cancel", dependencies=[Route])
+@orders.post("/orders/{order_id}/cancel", dependencies=[Route], responses=refusals(404, 409, 422))
 def cancel_order(order_id: str, svc: Service) -> OrderAnswer:
     return svc.cancel(order_id)
 
 
-@orders.post("/orders/{order_id}/fulfil", dependencies=[Route])
+@orders.post(
+    "/orders/{order_id}/fulfil", dependencies=[Route], responses=refusals(404, 409, 413, 422)
+)
 def fulfil_order(order_id: str, body: NodeRef, svc: Service) -> OrderAnswer:
     """The node shipped (or handed over) its shipment of this order."""
     return svc.fulfil(order_id, body)
 
 
-@orders.post("/orders/{order_id}/reject", dependencies=[Route])
+@orders.post(
+    "/orders/{order_id}/reject", dependencies=[Route], responses=refusals(404, 409, 413, 422)
+)
 def reject_order(order_id: str, body: NodeRef, svc: Service) -> OrderAnswer:
     """The node cannot pick its shipment: release it and reroute without that node."""
     return svc.reject(order_id, body)
 
 
-@orders.post("/orders/{order_id}/returns", dependencies=[Route])
+@orders.post("/orders/{order_id}/returns", dependencies=[Route], responses=refusals(404, 413, 422))
 def return_order(order_id: str, body: Return, svc: Service) -> OrderAnswer:
     """Units of a shipped order brought back to a node, sellable there again."""
     return svc.return_units(order_id, body)
 
 
-plans = APIRouter(prefix="/v1", tags=["batch"])
+plans = APIRouter(prefix="/v1", tags=["batch"], responses=refusals(401, 403))
 
 
-@plans.post("/plans/optimize", dependencies=[Route])
+@plans.post("/plans/optimize", dependencies=[Route], responses=refusals(413, 422))
 def post_optimize(
     svc: Service,
     body: Annotated[dict[str, Any], Body(description="A whole problem of the routing contract")],
@@ -209,7 +243,11 @@ def readyz(svc: Service) -> Response:
     return JSONResponse({"status": "ok" if ok else "unavailable"}, status_code=200 if ok else 503)
 
 
-@ops.get("/metrics", response_class=Response)
+@ops.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def metrics() -> Response:
     body, content_type = exposition()
     return Response(body, media_type=content_type)
@@ -238,6 +276,8 @@ def _errors(app: FastAPI) -> None:
             loc = list(err.get("loc", ()))
             where = loc[0] if loc else ""
             path = format_path(loc[1:]) if where == "body" else format_path(loc)
+            if err.get("type") == "json_invalid":  # its loc holds a character offset
+                path = "body"
             msg = "required field is missing" if err.get("type") == "missing" else err["msg"]
             errors.append(FieldError(path or str(where), msg))
         text = "\n".join(str(e) for e in errors)
@@ -254,6 +294,27 @@ def _errors(app: FastAPI) -> None:
     @app.exception_handler(ServiceError)
     async def refused(_: Request, exc: ServiceError) -> JSONResponse:
         return JSONResponse(_body(exc.code, exc.message), status_code=400)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+        # Starlette's own refusals (unknown path, method not allowed), in the one body shape
+        if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's 400 for a non-UTF-8 body
+            error = FieldError("body", "JSON decode error: not UTF-8 text")
+            return JSONResponse(_body("bad_input", str(error), [error]), status_code=422)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not only one route's
+            path = request.scope.get("path", "")
+            methods = {
+                m
+                for r in app.router.routes
+                if isinstance(r, PathRoute) and r.methods and r.path_regex.match(path)
+                for m in r.methods
+            }
+            headers["Allow"] = ", ".join(sorted(methods))
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            _body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
+        )
 
     @app.exception_handler(Unauthorized)
     async def unauthorized(_: Request, __: Unauthorized) -> JSONResponse:
@@ -299,24 +360,28 @@ class Guard:
             self._count(scope, status["code"], start)
             return
         seen = 0
+        refused = False
 
         async def limited() -> Message:
-            nonlocal seen
+            nonlocal seen, refused
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.limit:
+                    refused = True
                     raise _TooLarge()
             return message
 
         async def sending(message: Message) -> None:
+            if refused:  # the app's answer to a body it could not read: 413 goes instead
+                return
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)
 
-        try:
+        with suppress(_TooLarge):
             await self.app(scope, limited, sending)
-        except _TooLarge:
+        if refused:
             await _too_large(send, self.limit)
             status["code"] = 413
         self._count(scope, status["code"], start)
@@ -351,6 +416,27 @@ async def _too_large(send: Send, limit: int) -> None:
 # -- the application -------------------------------------------------------------------
 
 
+def _document_null_as_default(app: FastAPI) -> None:
+    """Say in the OpenAPI document what the contract says: a field given as null takes
+    its default (``models._base.ContractModel``), so every optional field accepts null."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            spec = build()  # cached by FastAPI in app.openapi_schema; amended in place
+            for model in spec.get("components", {}).get("schemas", {}).values():
+                required = set(model.get("required", ()))
+                props = model.get("properties", {})
+                for name, prop in props.items():
+                    options = prop.get("anyOf", [prop])
+                    if name not in required and {"type": "null"} not in options:
+                        keep = {k: prop.pop(k) for k in ("title", "default") if k in prop}
+                        props[name] = {"anyOf": [prop, {"type": "null"}], **keep}
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The service's ASGI app; settings come from ``ROUTER_*`` variables unless given."""
     settings = settings or Settings()
@@ -379,5 +465,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (network, orders, plans, ops):
         app.include_router(router)
     _errors(app)
+    _document_null_as_default(app)
     app.add_middleware(Guard, limit=settings.max_body_bytes)
     return app

@@ -9,6 +9,7 @@ duplicates, pickup nodes, sorted rate bands) live in :func:`reference_errors`, a
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError, model_validator
@@ -206,39 +207,53 @@ def reference_errors(
         pairs.add((rec.node, rec.sku))
 
     for i, order in enumerate(orders):
-        p = f"orders[{at('orders', i)}]"
-        if order.method == "ship":
-            for field, limit in (("lat", 90.0), ("lon", 180.0)):
-                value = getattr(order, field)
-                if value is None:
-                    errors.append(FieldError(f"{p}.{field}", "required when method is 'ship'"))
-                elif not math.isfinite(value) or abs(value) > limit:
-                    errors.append(
-                        FieldError(f"{p}.{field}", f"must be a number in [-{limit:g}, {limit:g}]")
-                    )
-        else:
-            if order.pickup_node is None:
-                errors.append(FieldError(f"{p}.pickup_node", "required when method is 'pickup'"))
-            elif order.pickup_node not in known_nodes:
-                errors.append(FieldError(f"{p}.pickup_node", f"unknown node {order.pickup_node!r}"))
-            elif order.pickup_node in node_by_id and not node_by_id[order.pickup_node].pickup:
+        errors += order_errors(
+            order, f"orders[{at('orders', i)}]", node_by_id, known_nodes, sku_ids
+        )
+    return errors
+
+
+def order_errors(
+    order: Order,
+    p: str,
+    node_by_id: dict[str, Node],
+    known_nodes: Collection[str],
+    sku_ids: Collection[str],
+) -> list[FieldError]:
+    """The cross-checks of one order against the network; paths start with ``p``.
+
+    Used by :func:`reference_errors` for whole problems and by the service for each order
+    it routes (with the id sets built once per network), so both refuse the same things.
+    """
+    errors: list[FieldError] = []
+    if order.method == "ship":
+        for field, limit in (("lat", 90.0), ("lon", 180.0)):
+            value = getattr(order, field)
+            if value is None:
+                errors.append(FieldError(f"{p}.{field}", "required when method is 'ship'"))
+            elif not math.isfinite(value) or abs(value) > limit:
                 errors.append(
-                    FieldError(
-                        f"{p}.pickup_node", f"node {order.pickup_node!r} cannot take pickups"
-                    )
+                    FieldError(f"{p}.{field}", f"must be a number in [-{limit:g}, {limit:g}]")
                 )
-        seen_skus: set[str] = set()
-        for j, line in enumerate(order.lines):
-            if line.sku not in sku_ids:
-                errors.append(FieldError(f"{p}.lines[{j}].sku", f"unknown sku {line.sku!r}"))
-            if line.sku in seen_skus:
-                errors.append(
-                    FieldError(f"{p}.lines[{j}].sku", f"second line for sku {line.sku!r}")
-                )
-            seen_skus.add(line.sku)
-        for j, node_id in enumerate(order.excluded_nodes):
-            if node_id not in known_nodes:
-                errors.append(FieldError(f"{p}.excluded_nodes[{j}]", f"unknown node {node_id!r}"))
+    else:
+        if order.pickup_node is None:
+            errors.append(FieldError(f"{p}.pickup_node", "required when method is 'pickup'"))
+        elif order.pickup_node not in known_nodes:
+            errors.append(FieldError(f"{p}.pickup_node", f"unknown node {order.pickup_node!r}"))
+        elif order.pickup_node in node_by_id and not node_by_id[order.pickup_node].pickup:
+            errors.append(
+                FieldError(f"{p}.pickup_node", f"node {order.pickup_node!r} cannot take pickups")
+            )
+    seen_skus: set[str] = set()
+    for j, line in enumerate(order.lines):
+        if line.sku not in sku_ids:
+            errors.append(FieldError(f"{p}.lines[{j}].sku", f"unknown sku {line.sku!r}"))
+        if line.sku in seen_skus:
+            errors.append(FieldError(f"{p}.lines[{j}].sku", f"second line for sku {line.sku!r}"))
+        seen_skus.add(line.sku)
+    for j, node_id in enumerate(order.excluded_nodes):
+        if node_id not in known_nodes:
+            errors.append(FieldError(f"{p}.excluded_nodes[{j}]", f"unknown node {node_id!r}"))
     return errors
 
 

@@ -122,29 +122,53 @@ def set_inventory(conn: Connection, net: CompiledNetwork, update: InventoryUpdat
     )
     s = schema.stock.c
     now = time.time()
-    for rec in update.inventory:
-        old = conn.execute(
-            sa.select(s.on_hand).where(s.node == rec.node, s.sku == rec.sku)
-        ).scalar_one_or_none()
-        if old is None:
-            conn.execute(
-                sa.insert(schema.stock).values(
-                    node=rec.node,
-                    sku=rec.sku,
-                    on_hand=rec.on_hand,
-                    reserved=0,
-                    safety_stock=rec.safety_stock,
-                )
-            )
-        else:
-            conn.execute(
-                sa.update(schema.stock)
-                .where(s.node == rec.node, s.sku == rec.sku)
-                .values(on_hand=rec.on_hand, safety_stock=rec.safety_stock)
-            )
-        delta = rec.on_hand - (old or 0)
-        if delta:
-            _log(conn, now, rec.node, rec.sku, delta, "set")
+    listed = {(r.node, r.sku): r for r in update.inventory}
+    old: dict[tuple[str, str], int] = {}
+    nodes = sorted({node for node, _ in listed})
+    for i in range(0, len(nodes), 500):  # bounded IN lists
+        query = sa.select(s.node, s.sku, s.on_hand).where(s.node.in_(nodes[i : i + 500]))
+        for node, sku, on_hand in conn.execute(query).all():
+            if (node, sku) in listed:
+                old[(node, sku)] = on_hand
+    new_rows = [
+        {
+            "node": r.node,
+            "sku": r.sku,
+            "on_hand": r.on_hand,
+            "reserved": 0,
+            "safety_stock": r.safety_stock,
+        }
+        for key, r in listed.items()
+        if key not in old
+    ]
+    changed = [
+        {"n": r.node, "k": r.sku, "h": r.on_hand, "ss": r.safety_stock}
+        for key, r in listed.items()
+        if key in old
+    ]
+    if new_rows:
+        conn.execute(sa.insert(schema.stock), new_rows)
+    if changed:
+        conn.execute(
+            sa.update(schema.stock)
+            .where(s.node == sa.bindparam("n"), s.sku == sa.bindparam("k"))
+            .values(on_hand=sa.bindparam("h"), safety_stock=sa.bindparam("ss")),
+            changed,
+        )
+    events = [
+        {
+            "at": now,
+            "node": r.node,
+            "sku": r.sku,
+            "delta": r.on_hand - old.get(key, 0),
+            "reason": "set",
+            "ref": None,
+        }
+        for key, r in listed.items()
+        if r.on_hand != old.get(key, 0)
+    ]
+    if events:
+        conn.execute(sa.insert(schema.inventory_events), events)
     return len(update.inventory)
 
 

@@ -29,9 +29,9 @@ from models import (
     Order,
     OrderCost,
     parse_problem,
-    reference_errors,
 )
 from models.errors import from_validation_error
+from models.problem import order_errors
 from models.service import LivePlan, LiveShipment, NodeRef, OrderAnswer, OrderState, Return
 from router.data import UNLIMITED
 from router.service import schema
@@ -43,6 +43,31 @@ from router.service.store import RetryTransaction
 from router.single import SingleResult
 
 _ORDER = TypeAdapter(Order)
+
+# Statements of the hot path, built once (SQLAlchemy then reuses their compiled form).
+_s, _n = schema.stock.c, schema.nodes.c
+_ATP_OF_SKUS = sa.select(_s.node, _s.sku, atp_expr()).where(
+    _s.sku.in_(sa.bindparam("skus", expanding=True)), atp_expr() > 0
+)
+_CAPACITY_LEFT = sa.select(
+    _n.id, _n.order_capacity, _n.unit_capacity, _n.open_shipments, _n.open_units
+).where(sa.or_(_n.order_capacity.is_not(None), _n.unit_capacity.is_not(None)))
+_TAKE_CAPACITY = (
+    sa.update(schema.nodes)
+    .where(
+        _n.id == sa.bindparam("n"),
+        sa.or_(_n.order_capacity.is_(None), _n.open_shipments + 1 <= _n.order_capacity),
+        sa.or_(_n.unit_capacity.is_(None), _n.open_units + sa.bindparam("u") <= _n.unit_capacity),
+    )
+    .values(open_shipments=_n.open_shipments + 1, open_units=_n.open_units + sa.bindparam("u"))
+)
+_TAKE_STOCK = (
+    sa.update(schema.stock)
+    .where(
+        _s.node == sa.bindparam("n"), _s.sku == sa.bindparam("k"), atp_expr() >= sa.bindparam("q")
+    )
+    .values(reserved=_s.reserved + sa.bindparam("q"))
+)
 
 
 def parse_order(raw: Any, net: Network) -> Order:
@@ -58,9 +83,9 @@ def parse_order(raw: Any, net: Network) -> Order:
         except BadInput as bad:
             errors = [FieldError(_strip(e.path), e.message) for e in bad.errors]
         raise BadInput(errors) from None
-    errors = reference_errors(net.nodes, net.skus, net.rates, [], [order])
+    errors = order_errors(order, "", net.node_by_id, net.node_by_id, net.sku_by_id)
     if errors:
-        raise BadInput([FieldError(_strip(e.path), e.message) for e in errors])
+        raise BadInput([FieldError(e.path.lstrip("."), e.message) for e in errors])
     return order
 
 
@@ -111,24 +136,18 @@ def _route(
     skus = [ln.sku for ln in order.lines]
     col = {s: j for j, s in enumerate(skus)}
     atp = np.zeros((data.num_nodes, len(skus)), dtype=np.int64)
-    s = schema.stock.c
-    for node, sku, avail in conn.execute(
-        sa.select(s.node, s.sku, atp_expr()).where(s.sku.in_(skus), atp_expr() > 0)
-    ):
-        atp[data.node_index[node], col[sku]] = avail
+    index = data.node_index
+    for node, sku, avail in conn.execute(_ATP_OF_SKUS, {"skus": skus}).all():
+        atp[index[node], col[sku]] = avail
     shipments_left = np.full(data.num_nodes, UNLIMITED, dtype=np.int64)
     units_left = np.full(data.num_nodes, UNLIMITED, dtype=np.int64)
-    n = schema.nodes.c
-    for node, oc, uc, open_s, open_u in conn.execute(
-        sa.select(n.id, n.order_capacity, n.unit_capacity, n.open_shipments, n.open_units).where(
-            sa.or_(n.order_capacity.is_not(None), n.unit_capacity.is_not(None))
-        )
-    ):
-        i = data.node_index[node]
-        if oc is not None:
-            shipments_left[i] = max(0, oc - open_s)
-        if uc is not None:
-            units_left[i] = max(0, uc - open_u)
+    if net.has_capacities:
+        for node, oc, uc, open_s, open_u in conn.execute(_CAPACITY_LEFT).all():
+            i = index[node]
+            if oc is not None:
+                shipments_left[i] = max(0, oc - open_s)
+            if uc is not None:
+                units_left[i] = max(0, uc - open_u)
     return net.router.route(
         order,
         atp,
@@ -141,28 +160,13 @@ def _route(
 
 def _reserve(conn: Connection, order_id: str, shipments: list[LiveShipment]) -> None:
     """Take the plan's units and capacity with guarded updates; a lost race retries."""
-    n, s = schema.nodes.c, schema.stock.c
     for sh in sorted(shipments, key=lambda x: x.node):  # one lock order: no deadlocks
         units = sum(ln.qty for ln in sh.lines)
-        took = conn.execute(
-            sa.update(schema.nodes)
-            .where(
-                n.id == sh.node,
-                sa.or_(n.order_capacity.is_(None), n.open_shipments + 1 <= n.order_capacity),
-                sa.or_(n.unit_capacity.is_(None), n.open_units + units <= n.unit_capacity),
-            )
-            .values(open_shipments=n.open_shipments + 1, open_units=n.open_units + units)
-        ).rowcount
-        if not took:
+        if not conn.execute(_TAKE_CAPACITY, {"n": sh.node, "u": units}).rowcount:
             raise RetryTransaction(f"capacity of {sh.node!r} taken meanwhile")
     rows = sorted((sh.node, ln.sku, ln.qty) for sh in shipments for ln in sh.lines)
     for node, sku, qty in rows:
-        took = conn.execute(
-            sa.update(schema.stock)
-            .where(s.node == node, s.sku == sku, atp_expr() >= qty)
-            .values(reserved=s.reserved + qty)
-        ).rowcount
-        if not took:
+        if not conn.execute(_TAKE_STOCK, {"n": node, "k": sku, "q": qty}).rowcount:
             raise RetryTransaction(f"stock of ({node!r}, {sku!r}) taken meanwhile")
     if rows:
         conn.execute(

@@ -181,6 +181,9 @@ def cases(
     raw = draw(
         problems(max_nodes=max_nodes, max_skus=4, max_orders=2, max_lines=4, dense_stock=dense)
     )
+    if draw(st.booleans()):  # dear penalties: splitting pays, the search has work
+        for sku in raw["skus"]:
+            sku["unfilled_penalty"] = draw(st.sampled_from([80.0, 200.0, 1000.0]))
     n = len(raw["nodes"])
     k = draw(st.integers(0, len(raw["orders"]) - 1))
     width = len(raw["orders"][k]["lines"])

@@ -1,0 +1,242 @@
+"""Many clients racing for the last units, against a real server (uvicorn in a subprocess).
+
+SQLite with one worker (its threads share one database file, writers queue on
+``BEGIN IMMEDIATE``) and PostgreSQL with two workers (two processes, guarded updates under
+READ COMMITTED): in both, concurrent orders never take more units than there are, every
+unit taken is a reservation of an order that was answered 201, and concurrent retries of one
+idempotent request make one order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.service.server import Books, Server, assert_books_balance, read_books
+
+SCARCE = "SCARCE"
+PLENTY = "PLENTY"
+# 5 sellable units of SCARCE in all: 2 + 2 + (2 on hand − 1 safety stock)
+SCARCE_STOCK = {"W1": (2, 0), "S1": (2, 0), "S2": (2, 1)}
+TOTAL = sum(on_hand - safety for on_hand, safety in SCARCE_STOCK.values())
+
+NETWORK: dict[str, Any] = {
+    "nodes": [
+        {"id": "W1", "type": "warehouse", "lat": 10.80, "lon": 106.70,
+         "handling_cost_per_shipment": 2.0, "handling_cost_per_unit": 0.5},
+        {"id": "S1", "type": "store", "lat": 10.78, "lon": 106.69,
+         "handling_cost_per_shipment": 4.0, "handling_cost_per_unit": 1.0},
+        {"id": "S2", "type": "store", "lat": 10.76, "lon": 106.66,
+         "handling_cost_per_shipment": 5.0, "handling_cost_per_unit": 1.0},
+    ],
+    "skus": [{"id": SCARCE, "weight_kg": 1.0}, {"id": PLENTY, "weight_kg": 0.5}],
+    "rates": [
+        {"max_km": 50, "base": 3.0, "per_kg": 0.2, "transit_days": 1},
+        {"max_km": None, "base": 9.0, "per_kg": 0.8, "transit_days": 3},
+    ],
+}  # fmt: skip
+INVENTORY = [
+    *(
+        {"node": node, "sku": SCARCE, "on_hand": on_hand, "safety_stock": safety}
+        for node, (on_hand, safety) in SCARCE_STOCK.items()
+    ),
+    {"node": "W1", "sku": PLENTY, "on_hand": 1000},
+]
+
+
+def order(oid: str, lines: list[tuple[str, int]], **extra: Any) -> dict[str, Any]:
+    return {
+        "id": oid,
+        "lat": 10.79,
+        "lon": 106.68,
+        "lines": [{"sku": sku, "qty": qty} for sku, qty in lines],
+        **extra,
+    }
+
+
+@pytest.fixture(
+    params=[pytest.param(("sqlite", 1), id="sqlite-1w"), pytest.param(("postgres", 2), id="pg-2w")]
+)
+def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """A running server on a fresh database holding :data:`NETWORK` and :data:`INVENTORY`."""
+    backend, workers = request.param
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'router.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    srv = Server(url, workers=workers)
+    srv.start()
+    try:
+        with srv.client() as client:
+            assert client.put("/v1/network", json=NETWORK).status_code == 200
+            assert client.put("/v1/inventory", json={"inventory": INVENTORY}).status_code == 200
+        yield srv
+    finally:
+        srv.stop()
+
+
+async def burst(
+    srv: Server,
+    requests: list[tuple[dict[str, Any], dict[str, str]]],
+    concurrency: int,
+) -> list[httpx.Response]:
+    """POST every order at once, ``concurrency`` connections, all released together."""
+    gate = asyncio.Event()
+    limit = asyncio.Semaphore(concurrency)
+    async with srv.async_client(connections=concurrency) as client:
+        await asyncio.gather(*(client.get("/healthz") for _ in range(concurrency)))  # warm up
+
+        async def one(body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+            async with limit:
+                await gate.wait()
+                return await client.post("/v1/orders", json=body, headers=headers)
+
+        tasks = [asyncio.ensure_future(one(body, headers)) for body, headers in requests]
+        await asyncio.sleep(0.05)  # every task is parked at the gate
+        gate.set()
+        return await asyncio.gather(*tasks)
+
+
+def reserved_by_answers(answers: list[dict[str, Any]], sku: str) -> Counter[str]:
+    """node → units of ``sku`` the answered plans reserved there."""
+    out: Counter[str] = Counter()
+    for a in answers:
+        for sh in a["plan"]["shipments"]:
+            assert sh["state"] == "reserved"
+            out[sh["node"]] += sum(ln["qty"] for ln in sh["lines"] if ln["sku"] == sku)
+    return +out
+
+
+def inventory(srv: Server, sku: str) -> dict[str, dict[str, Any]]:
+    with srv.client() as client:
+        r = client.get("/v1/inventory", params={"sku": sku})
+        assert r.status_code == 200, r.text
+        return {row["node"]: row for row in r.json()["inventory"]}
+
+
+def check_against_books(srv: Server, answers: list[dict[str, Any]]) -> Books:
+    """Every 201 answer is stored as answered, with exactly its reservations."""
+    books = read_books(srv.database_url)
+    assert_books_balance(books)
+    assert len(books.orders) == len(answers)
+    for a in answers:
+        oid = a["plan"]["order_id"]
+        state, doc = books.orders[oid]
+        assert state == a["state"]
+        assert doc["plan"] == a["plan"]
+    return books
+
+
+def test_last_units_are_never_oversold(server: Server) -> None:
+    """60 one-unit orders for 5 units, 30 at a time: exactly 5 are reserved, 55 unfilled."""
+    n = 60
+    requests = [(order(f"O{i:03d}", [(SCARCE, 1)]), {}) for i in range(n)]
+    responses = asyncio.run(burst(server, requests, concurrency=30))
+
+    codes = Counter(r.status_code for r in responses)
+    assert codes == {201: n}, (codes, [r.text for r in responses if r.status_code != 201][:3])
+    answers = [r.json() for r in responses]
+    filled = [a for a in answers if a["plan"]["shipments"]]
+    unfilled = [a for a in answers if not a["plan"]["shipments"]]
+    assert len(filled) == TOTAL and len(unfilled) == n - TOTAL
+    for a in filled:
+        assert a["state"] == "reserved" and a["plan"]["status"] == "fulfilled"
+        assert a["plan"]["unfilled"] == []
+    for a in unfilled:
+        assert a["state"] == "unfilled" and a["plan"]["status"] == "unfilled"
+        assert a["plan"]["unfilled"] == [{"sku": SCARCE, "qty": 1}]
+        assert a["plan"]["cost"]["total"] == a["plan"]["cost"]["penalty"] > 0
+
+    taken = reserved_by_answers(answers, SCARCE)
+    assert sum(taken.values()) == TOTAL
+    levels = inventory(server, SCARCE)
+    assert set(levels) == set(SCARCE_STOCK)
+    for node, (on_hand, safety) in SCARCE_STOCK.items():
+        row = levels[node]
+        assert (row["on_hand"], row["safety_stock"]) == (on_hand, safety)
+        assert row["reserved"] == taken[node] == on_hand - safety
+        assert row["atp"] == 0
+    check_against_books(server, answers)
+
+    # the server still answers each order as it was answered at the time
+    with server.client() as client:
+        for a in random.Random(1).sample(answers, 10):
+            got = client.get(f"/v1/orders/{a['plan']['order_id']}")
+            assert got.status_code == 200 and got.json() == a
+
+
+def test_mixed_orders_racing_for_scarce_stock(server: Server) -> None:
+    """Orders of 1–3 units, split or not, some with a plentiful second line: however the
+    race goes, what is reserved never exceeds what was sellable, and matches the answers."""
+    rng = random.Random(7)
+    requests = []
+    for i in range(48):
+        lines = [(SCARCE, rng.randint(1, 3))]
+        if rng.random() < 0.4:
+            lines.append((PLENTY, rng.randint(1, 4)))
+        requests.append((order(f"M{i:03d}", lines, allow_split=rng.random() < 0.5), {}))
+    responses = asyncio.run(burst(server, requests, concurrency=24))
+
+    codes = Counter(r.status_code for r in responses)
+    assert codes == {201: len(requests)}, codes
+    answers = [r.json() for r in responses]
+    taken = reserved_by_answers(answers, SCARCE)
+    levels = inventory(server, SCARCE)
+    for node, (on_hand, safety) in SCARCE_STOCK.items():
+        assert levels[node]["reserved"] == taken[node] <= on_hand - safety
+        assert levels[node]["atp"] == on_hand - safety - taken[node]
+    plenty = reserved_by_answers(answers, PLENTY)
+    assert inventory(server, PLENTY)["W1"]["reserved"] == plenty["W1"]
+    for (body, _), a in zip(requests, answers, strict=True):
+        wanted = {ln["sku"]: ln["qty"] for ln in body["lines"]}
+        got: Counter[str] = Counter()
+        for sh in a["plan"]["shipments"]:
+            for ln in sh["lines"]:
+                got[ln["sku"]] += ln["qty"]
+        for ln in a["plan"]["unfilled"]:
+            got[ln["sku"]] += ln["qty"]
+        assert dict(got) == wanted, a
+        if not body["allow_split"]:
+            assert len(a["plan"]["shipments"]) <= 1
+    check_against_books(server, answers)
+
+
+def test_concurrent_idempotent_retries_make_one_order(server: Server) -> None:
+    """The same Idempotency-Key and body from 10 clients at once: one order, one
+    reservation, ten identical answers (nine of them marked as replays)."""
+    body = order("IDEM-1", [(PLENTY, 3), (SCARCE, 1)])
+    headers = {"Idempotency-Key": "retry-me-7f3a"}
+    before = inventory(server, PLENTY)["W1"]["reserved"]
+    responses = asyncio.run(burst(server, [(body, headers)] * 10, concurrency=10))
+
+    assert [r.status_code for r in responses] == [201] * 10, [r.text for r in responses]
+    answers = [r.json() for r in responses]
+    assert all(a == answers[0] for a in answers)
+    replays = [r.headers.get("idempotent-replayed") for r in responses]
+    assert replays.count("true") == 9 and replays.count(None) == 1, replays
+    first = answers[0]
+    assert first["state"] == "reserved" and first["plan"]["status"] == "fulfilled"
+    assert inventory(server, PLENTY)["W1"]["reserved"] == before + 3
+    assert sum(row["reserved"] for row in inventory(server, SCARCE).values()) == 1
+
+    books = check_against_books(server, [first])
+    assert books.reservations["IDEM-1"] == books.reserved_lines("IDEM-1")
+    assert sum(books.reservations["IDEM-1"].values()) == 4
+    assert books.idempotency == {"retry-me-7f3a": first}
+
+    # a retry later is the same answer; the same key with another body is refused
+    with server.client() as client:
+        again = client.post("/v1/orders", json=body, headers=headers)
+        assert again.status_code == 201 and again.json() == first
+        other = client.post("/v1/orders", json={**body, "allow_split": False}, headers=headers)
+        assert other.status_code == 409
+        same_id = client.post("/v1/orders", json=body)
+        assert same_id.status_code == 409
+    check_against_books(server, [first])
