@@ -253,6 +253,9 @@ def metrics() -> Response:
     return Response(body, media_type=content_type)
 
 
+ROUTERS = (network, orders, plans, ops)
+
+
 # -- errors, in one place -------------------------------------------------------------
 
 
@@ -306,7 +309,8 @@ def _errors(app: FastAPI) -> None:
             path = request.scope.get("path", "")
             methods = {
                 m
-                for r in app.router.routes
+                for router in ROUTERS
+                for r in router.routes
                 if isinstance(r, PathRoute) and r.methods and r.path_regex.match(path)
                 for m in r.methods
             }
@@ -422,8 +426,9 @@ def _document_null_as_default(app: FastAPI) -> None:
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = build()  # cached by FastAPI in app.openapi_schema; amended in place
+        spec = app.openapi_schema
+        if spec is None:
+            spec = build()  # FastAPI caches it in app.openapi_schema: amended once, in place
             for model in spec.get("components", {}).get("schemas", {}).values():
                 required = set(model.get("required", ()))
                 props = model.get("properties", {})
@@ -432,7 +437,7 @@ def _document_null_as_default(app: FastAPI) -> None:
                     if name not in required and {"type": "null"} not in options:
                         keep = {k: prop.pop(k) for k in ("title", "default") if k in prop}
                         props[name] = {"anyOf": [prop, {"type": "null"}], **keep}
-        return app.openapi_schema
+        return spec
 
     app.openapi = openapi  # type: ignore[method-assign]
 
@@ -462,7 +467,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.keys = keys
     app.state.settings = settings
-    for router in (network, orders, plans, ops):
+    for router in ROUTERS:
         app.include_router(router)
     _errors(app)
     _document_null_as_default(app)

@@ -41,17 +41,21 @@ anything that cannot lead to a plan cheaper than ``UB``.
    a plan has at most ``T`` nodes, ``T`` the largest ``t`` with the ``t`` smallest ``F``
    plus ``Σ q_l m_l`` below ``UB`` (and ``T ≤ Σ q_l``: each node ships a unit). ``T < 2``
    proves the incumbent optimal.
-4. *Dominance.* ``d`` dominates ``m`` when ``u_dl ≥ u_ml`` for every line, ``U_d ≥ U_m``
-   and ``F_d − F_m + Σ_l max(0, c_dl − c_ml)·u_ml ≤ 0``: whatever ``m`` ships, ``d`` can
-   ship the same for no more. The relation is transitive; ties both ways go to the lower
-   position, so the strict relation is acyclic. If ``m`` has ≥ ``T`` dominators, then in
-   an optimal plan cheaper than ``UB`` that uses ``m`` (≤ ``T`` nodes) some dominator
-   ``d`` is unused, and moving ``m``'s units to ``d`` gives a plan no dearer, with ``d``
-   earlier in the acyclic order. Repeating must end (the sum of positions in a linear
-   extension drops), in an optimal plan that uses no node with ≥ ``T`` dominators: all of
-   them are dropped at once. Counting dominators among a subset only undercounts, so
-   large candidate sets are first screened against :data:`CHAMPIONS` strong nodes.
-5. *Search.* A dynamic programme over the survivors by increasing ``F``, whose states are
+4. *Dominance.* Rank the nodes by (``F``, index). ``d`` dominates ``m`` when ``d`` ranks
+   before ``m``, ``u_dl ≥ u_ml`` for every line, ``U_d ≥ U_m`` and
+   ``F_d − F_m + Σ_l max(0, c_dl − c_ml)·u_ml ≤ 0``: whatever ``m`` ships, ``d`` can ship
+   the same for no more. Take, among the optimal plans cheaper than ``UB`` (≤ ``T``
+   nodes), one whose nodes have the least sum of ranks. If it used a node ``m`` with
+   ≥ ``T`` dominators, one of them, ``d``, would be unused, and moving ``m``'s units to
+   ``d`` would give a plan no dearer with a smaller sum of ranks. So some optimal plan
+   uses no node with ≥ ``T`` dominators: all of them are dropped at once. Counting
+   dominators among a subset only undercounts, so large candidate sets are first screened
+   against :data:`CHAMPIONS` strong nodes (the cheapest, and those with the most stock).
+5. *Search.* When no survivor's unit capacity binds, a set of nodes is priced exactly
+   line by line (its cheapest units first, the rest unfilled), and every set of 2 to
+   ``T`` survivors whose ``F`` plus ``Σ q_l m_l`` stay below ``UB`` is priced, by size,
+   vectorised (:data:`SUBSET_LIMIT` sets per size at most). Otherwise (or past that
+   limit): a dynamic programme over the survivors by increasing ``F``, whose states are
    remaining-demand vectors ``r`` (at most ``Π (q_l + 1)``) with the least cost reaching
    them (the past does not constrain the future: each node comes once). At node ``k``
    each state skips it or ships any ``0 ≠ x ≤ min(u_k, r)`` with ``Σ x ≤ U_k``; stopping
@@ -106,6 +110,8 @@ MAX_ALTERNATIVES = 10
 """Alternatives listed by an explanation."""
 FEASIBLE_ALTERNATIVES = 3
 """Of those, slots kept for the cheapest nodes that could really take the whole order."""
+SUBSET_LIMIT = 20_000
+"""Most node sets of one size priced at once when no unit capacity binds (else: programme)."""
 CHAMPIONS = 24
 """Above this many nodes, dominance is first counted against this many strong nodes only
 (the cheapest, and those with the most stock), which costs K × 24 instead of K × K."""
@@ -149,7 +155,6 @@ class _View:
     ships_left: IntArray
     units_left: IntArray
     excluded: BoolArray
-    pickup_node: int  # -1 for ship orders
     dead: bool  # pickup node disabled or excluded: nothing can be served
     own: BoolArray
     dist: FloatArray
@@ -157,7 +162,6 @@ class _View:
     base: FloatArray
     per_kg: FloatArray
     transit: IntArray
-    node_ok: BoolArray  # may ship something of this order at all
     usable: IntArray  # (nodes, lines): units the rules, stock and unit capacity allow
     fixed: FloatArray  # F_n
     unit: FloatArray  # (nodes, lines): c_nl
@@ -219,9 +223,7 @@ class SingleOrderRouter:
             rows = self._solve(view)
         except WorkLimitExceeded:
             return self._fallback(view, start, explain)
-        plan = self._price(view, rows)
-        assert plan.cost is not None
-        cost = plan.cost.total
+        plan, cost = self._price(view, rows)
         explanation = self._explain(view, plan, cost) if explain else None
         return SingleResult(
             plan=plan,
@@ -285,6 +287,8 @@ class SingleOrderRouter:
             if order.pickup_node not in self.node_index:
                 raise ValueError(f"order {order.id!r}: unknown pickup node {order.pickup_node!r}")
             pn = self.node_index[order.pickup_node]
+            if not self.network.node_can_pickup[pn]:
+                raise ValueError(f"order {order.id!r}: node {order.pickup_node!r} takes no pickups")
             own[pn] = True
             dead = not bool(self._enabled[pn]) or bool(excluded[pn])
             to_lat, to_lon = float(self._lat[pn]), float(self._lon[pn])
@@ -314,7 +318,7 @@ class SingleOrderRouter:
             base, per_kg = np.zeros(n_nodes), np.zeros(n_nodes)
             transit = np.zeros(n_nodes, dtype=np.int64)
 
-        deadline = UNLIMITED if order.deliver_within_days is None else order.deliver_within_days
+        deadline = _deadline(order)
         node_ok = self._enabled & ~excluded & (ships >= 1) & (units >= 1)
         node_ok &= own | (self._can_ship & has)
         node_ok &= transit <= deadline
@@ -339,7 +343,6 @@ class SingleOrderRouter:
             ships_left=ships,
             units_left=units,
             excluded=excluded,
-            pickup_node=pn,
             dead=dead,
             own=own,
             dist=dist,
@@ -347,7 +350,6 @@ class SingleOrderRouter:
             base=base,
             per_kg=per_kg,
             transit=transit,
-            node_ok=node_ok,
             usable=usable,
             fixed=fixed,
             unit=unit,
@@ -421,11 +423,14 @@ class SingleOrderRouter:
             return best
 
         # Step 4: dominance, first against a few strong nodes, then among the rest.
+        # Nodes are ranked by (F, index) from here on: the order dominators must precede in.
+        by_f = np.lexsort((idx, f))
+        idx, u, c, f, cap = idx[by_f], u[by_f], c[by_f], f[by_f], cap[by_f]
         if idx.size > CHAMPIONS:
             strong = np.unique(
                 np.concatenate(
                     [
-                        np.argsort(f, kind="stable")[: CHAMPIONS // 2],
+                        np.arange(CHAMPIONS // 2),
                         np.lexsort((f, -u.sum(axis=1)))[: CHAMPIONS // 2],
                     ]
                 )
@@ -437,9 +442,19 @@ class SingleOrderRouter:
         if idx.size < 2:
             return best
 
-        # Step 5: the dynamic programme, nodes by increasing fixed cost.
-        by_f = np.lexsort((idx, f))
-        idx, u, c, f, cap = idx[by_f], u[by_f], c[by_f], f[by_f], cap[by_f]
+        # Step 5: the search, nodes still by increasing fixed cost.
+        if np.all(cap >= u.sum(axis=1)):
+            # No unit capacity binds: a set of nodes is priced line by line, cheapest first.
+            subsets = _subsets(f, c, u, pen, qty, floor, most, ub)
+            if subsets is not None:
+                cost, picked, take = subsets
+                if cost < ub - _tol(ub):
+                    best = [
+                        (int(idx[k]), tuple(take[i].tolist()))
+                        for i, k in enumerate(picked.tolist())
+                        if take[i].any()
+                    ]
+                return best
         suffix = np.minimum.accumulate(np.where(u > 0, c, np.inf)[::-1], axis=0)[::-1]
         least_after = [*np.minimum(suffix, pen[None, :]).tolist(), pen.tolist()]
         found = _programme(
@@ -457,8 +472,11 @@ class SingleOrderRouter:
 
     # ------------------------------------------------------------------------- pricing
 
-    def _price(self, v: _View, shipments: list[tuple[int, tuple[int, ...]]]) -> OrderPlan:
-        """The contract plan of the shipments, priced with router.cost's arithmetic."""
+    def _price(
+        self, v: _View, shipments: list[tuple[int, tuple[int, ...]]]
+    ) -> tuple[OrderPlan, float]:
+        """The contract plan of the shipments and its cost, priced with router.cost's
+        arithmetic (same formulas, same order of summation)."""
         lines = v.order.lines
         by_sku = sorted(range(len(lines)), key=lambda ln: int(v.sku[ln]))
         weight = v.weight.tolist()
@@ -497,15 +515,17 @@ class SingleOrderRouter:
             if short[i] > 0
         ]
         status = "unfilled" if not out else ("partial" if unfilled else "fulfilled")
-        return OrderPlan.model_construct(
+        total = hand + ship + penalty
+        plan = OrderPlan.model_construct(
             order_id=v.order.id,
             status=status,
             shipments=out,
             unfilled=unfilled,
             cost=OrderCost.model_construct(
-                handling=hand, shipping=ship, penalty=penalty, total=hand + ship + penalty
+                handling=hand, shipping=ship, penalty=penalty, total=total
             ),
         )
+        return plan, total
 
     # ------------------------------------------------------------------------- fallback
 
@@ -595,7 +615,8 @@ class SingleOrderRouter:
         pool = np.flatnonzero(listed)
         pool = pool[np.lexsort((pool, key[pool], ~priced[pool]))]
         feasible_first = pool[~blocked[pool]][:FEASIBLE_ALTERNATIVES]
-        rest = pool[~np.isin(pool, feasible_first)][: MAX_ALTERNATIVES - feasible_first.size]
+        listed[feasible_first] = False
+        rest = pool[listed[pool]][: MAX_ALTERNATIVES - feasible_first.size]
         picked = np.concatenate([feasible_first, rest])
         picked = picked[np.lexsort((picked, key[picked], ~priced[picked]))]
         alternatives = [
@@ -691,6 +712,73 @@ def _programme(
     return out
 
 
+def _subsets(
+    fixed: FloatArray,
+    unit: FloatArray,
+    usable: IntArray,
+    penalty: FloatArray,
+    qty: IntArray,
+    floor: float,
+    most: int,
+    incumbent: float,
+) -> tuple[float, IntArray, IntArray] | None:
+    """Step 5 without binding unit capacities: every set of 2 to ``most`` nodes whose fixed
+    costs plus ``floor`` stay below the incumbent, each priced exactly (line by line, the
+    cheapest units first, the rest unfilled). Nodes come sorted by fixed cost.
+
+    Returns the cheapest set's (cost, node positions, units per node and line), or None
+    when a size has more than :data:`SUBSET_LIMIT` sets (the programme takes over).
+    """
+    n = fixed.size
+    positions = np.arange(n)
+    cut = incumbent - _tol(incumbent)
+    best: tuple[float, IntArray, IntArray] = (math.inf, positions[:0], usable[:0])
+    sets = positions[:, None]  # (sets, size), increasing positions
+    fsum = fixed.copy()
+    for _ in range(1, most):
+        grow = (positions[None, :] > sets[:, -1:]) & (fsum[:, None] + fixed[None, :] + floor < cut)
+        rows, cols = np.nonzero(grow)
+        if rows.size == 0:
+            break
+        if rows.size > SUBSET_LIMIT:
+            return None
+        sets = np.concatenate([sets[rows], cols[:, None]], axis=1)
+        fsum = fsum[rows] + fixed[cols]
+        cost, take = _price_sets(sets, fsum, unit, usable, penalty, qty)
+        k = int(np.argmin(cost))
+        if cost[k] < min(best[0], cut):
+            best = (float(cost[k]), sets[k], take[k])
+            cut = best[0] - _tol(best[0])
+        keep = fsum + floor < cut
+        sets, fsum = sets[keep], fsum[keep]
+    return best
+
+
+def _price_sets(
+    sets: IntArray,
+    fsum: FloatArray,
+    unit: FloatArray,
+    usable: IntArray,
+    penalty: FloatArray,
+    qty: IntArray,
+) -> tuple[FloatArray, IntArray]:
+    """Least cost of each set of nodes (rows of ``sets``) and its units per node and line:
+    with no unit capacity binding, each line takes the set's cheapest units first, up to
+    its quantity (every unit left is cheaper than its penalty), the rest unfilled."""
+    c = unit[sets]  # (sets, size, lines)
+    u = usable[sets]
+    by_cost = np.argsort(c, axis=1, kind="stable")
+    c_sorted = np.take_along_axis(c, by_cost, axis=1)
+    u_sorted = np.take_along_axis(u, by_cost, axis=1)
+    before = np.cumsum(u_sorted, axis=1) - u_sorted
+    got = np.clip(qty[None, None, :] - before, 0, u_sorted)
+    short = qty[None, :] - got.sum(axis=1)
+    cost = fsum + (got * c_sorted).sum(axis=(1, 2)) + (short * penalty[None, :]).sum(axis=1)
+    take = np.empty_like(got)
+    np.put_along_axis(take, by_cost, got, axis=1)
+    return cost, take
+
+
 def _fill(want: IntArray, unit: FloatArray, penalty: FloatArray, cap: IntArray) -> IntArray:
     """Each node's best shipment of ``want`` (rows: nodes) within its unit capacity: the
     units with the largest saving ``penalty − unit`` first (exact: every unit weighs 1)."""
@@ -712,37 +800,22 @@ def _fill(want: IntArray, unit: FloatArray, penalty: FloatArray, cap: IntArray) 
 def _dominators(
     fixed: FloatArray, unit: FloatArray, usable: IntArray, cap: IntArray, among: IntArray
 ) -> IntArray:
-    """For every node, how many nodes of ``among`` strictly dominate it (step 4).
+    """For every node, how many nodes of ``among`` dominate it (step 4). Nodes come ranked
+    by (F, index); a dominator must rank before the node it dominates.
 
-    ``d`` weakly dominates ``m`` when ``u_d ≥ u_m`` on every line, ``U_d ≥ U_m`` and
+    ``d`` dominates ``m`` when ``u_d ≥ u_m`` on every line, ``U_d ≥ U_m`` and
     ``F_d − F_m + Σ_l max(0, c_dl − c_ml)·u_ml ≤ 0``: whatever ``m`` ships, ``d`` can ship
-    the same for no more. That relation is transitive; ties both ways go to the lower
-    position, which makes the strict relation acyclic.
+    the same for no more (so ``F_d ≤ F_m``, and the rank only breaks ties of ``F``).
     """
     fd, cd, ud, capd = fixed[among], unit[among], usable[among], cap[among]
-
-    def weak(
-        f1: FloatArray,
-        c1: FloatArray,
-        u1: IntArray,
-        k1: IntArray,
-        f2: FloatArray,
-        c2: FloatArray,
-        u2: IntArray,
-        k2: IntArray,
-    ) -> BoolArray:
-        """[i, j]: node i of the first set weakly dominates node j of the second."""
-        extra = (np.maximum(c1[:, None, :] - c2[None, :, :], 0.0) * u2[None, :, :]).sum(axis=2)
-        return np.asarray(
-            (f1[:, None] - f2[None, :] + extra <= _DOMINANCE_TOL)
-            & (k1[:, None] >= k2[None, :])
-            & (u1[:, None, :] >= u2[None, :, :]).all(axis=2)
-        )
-
-    forward = weak(fd, cd, ud, capd, fixed, unit, usable, cap)
-    backward = weak(fixed, unit, usable, cap, fd, cd, ud, capd).T
-    earlier = among[:, None] < np.arange(fixed.size)[None, :]
-    return np.asarray((forward & (~backward | earlier)).sum(axis=0), dtype=np.int64)
+    extra = (np.maximum(cd[:, None, :] - unit[None, :, :], 0.0) * usable[None, :, :]).sum(axis=2)
+    dominates = (
+        (fd[:, None] - fixed[None, :] + extra <= _DOMINANCE_TOL)
+        & (among[:, None] < np.arange(fixed.size)[None, :])
+        & (capd[:, None] >= cap[None, :])
+        & (ud[:, None, :] >= usable[None, :, :]).all(axis=2)
+    )
+    return np.asarray(dominates.sum(axis=0), dtype=np.int64)
 
 
 def _tol(value: float) -> float:

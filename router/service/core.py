@@ -134,18 +134,28 @@ class RoutingService:
                     if row.request_hash != digest:
                         raise Conflict("Idempotency-Key was used before with another request")
                     return OrderAnswer.model_validate(row.response), True
-            net = self.networks.get(conn)
-            order = orders.parse_order(body, net)
-            answer = orders.route_new(conn, net, order, explain=explain)
-            if idempotency_key:
+                # Claim the key before reading anything else. Under READ COMMITTED a
+                # concurrent request with the same key could otherwise see this order
+                # committed but not the key (and answer 409): now it waits on the key's
+                # row, fails once we commit, and its retry replays our answer.
                 conn.execute(
                     sa.insert(schema.idempotency).values(
                         key=idempotency_key,
                         request_hash=digest,
                         status_code=201,
-                        response=answer.model_dump(mode="json"),
+                        response={},
                         created_at=time.time(),
                     )
+                )
+            net = self.networks.get(conn)
+            order = orders.parse_order(body, net)
+            answer = orders.route_new(conn, net, order, explain=explain)
+            if idempotency_key:
+                i = schema.idempotency.c
+                conn.execute(
+                    sa.update(schema.idempotency)
+                    .where(i.key == idempotency_key)
+                    .values(response=answer.model_dump(mode="json"))
                 )
             return answer, False
 

@@ -265,14 +265,16 @@ def reject(conn: Connection, net: Network, order_id: str, body: NodeRef) -> Orde
         for ln in sh.lines:
             shipped[ln.sku] += ln.qty
     remaining = [
-        {"sku": ln.sku, "qty": ln.qty - shipped[ln.sku]}
+        LineQty(sku=ln.sku, qty=ln.qty - shipped[ln.sku])
         for ln in order.lines
         if ln.qty > shipped[ln.sku]
     ]
     new_shipments: list[LiveShipment] = []
-    unfilled = [LineQty(**r) for r in remaining]
+    unfilled = remaining
     if remaining and (order.allow_split or not kept):
-        rest = Order.model_validate({**order.model_dump(mode="json"), "lines": remaining})
+        rest = Order.model_validate(
+            {**order.model_dump(mode="json"), "lines": [r.model_dump() for r in remaining]}
+        )
         result = _route(
             conn, net, rest, exclude=[*rejected, *(sh.node for sh in kept)], explain=False
         )

@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -22,9 +23,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import router.single
-from models import REASONS, LineQty, OrderPlan, Plan, Shipment, parse_problem
+from models import REASONS, Line, LineQty, Order, OrderPlan, Plan, Shipment, parse_problem
 from router import ProblemData, check_plan, optimize
 from router.data import UNLIMITED
+from router.generate import generate
 from router.single import MAX_ALTERNATIVES, SingleOrderRouter, SingleResult
 from tests.strategies import problems
 
@@ -106,6 +108,26 @@ def caps_array(caps: Caps) -> np.ndarray | None:
     return np.array([UNLIMITED if c is None else c for c in caps], dtype=np.int64)
 
 
+def route_alone(
+    raw: Raw,
+    k: int,
+    atp: np.ndarray,
+    ships: Caps = None,
+    units: Caps = None,
+    exclude: list[str] | tuple[str, ...] = (),
+) -> SingleResult:
+    order = parse_problem(raw).orders[k]
+    single = SingleOrderRouter(network_data(raw))
+    return single.route(order, atp, caps_array(ships), caps_array(units), exclude, explain=True)
+
+
+def assert_valid(one: ProblemData, res: SingleResult) -> None:
+    """The plan passes check_plan, reported numbers equal to the repriced ones."""
+    report = check_plan(one, Plan.model_construct(orders=[res.plan], cost=res.plan.cost))
+    assert report.valid, [str(v) for v in report.violations]
+    assert report.repriced.cost is not None and close(res.cost, report.repriced.cost.total)
+
+
 def route_and_verify(
     raw: Raw,
     k: int,
@@ -115,9 +137,7 @@ def route_and_verify(
     exclude: list[str] | tuple[str, ...] = (),
 ) -> tuple[SingleResult, ProblemData]:
     """Route order ``k`` of ``raw`` alone and check it against optimize and check_plan."""
-    order = parse_problem(raw).orders[k]
-    single = SingleOrderRouter(network_data(raw))
-    res = single.route(order, atp, caps_array(ships), caps_array(units), exclude, explain=True)
+    res = route_alone(raw, k, atp, ships, units, exclude)
     one = ProblemData.from_problem(
         parse_problem(one_order_raw(raw, raw["orders"][k], atp, ships, units, exclude))
     )
@@ -125,10 +145,8 @@ def route_and_verify(
     assert ref.status == "optimal"
     assert close(res.cost, ref.cost), (res.cost, ref.cost, res.plan, ref.plan.orders[0])
     assert res.status == "optimal" and res.bound == res.cost
-    report = check_plan(one, Plan.model_construct(orders=[res.plan], cost=res.plan.cost))
-    assert report.valid, [str(v) for v in report.violations]
-    assert report.repriced.cost is not None and close(res.cost, report.repriced.cost.total)
-    assert res.plan.order_id == order.id
+    assert_valid(one, res)
+    assert res.plan.order_id == raw["orders"][k]["id"]
     verify_explanation(one, res)
     return res, one
 
@@ -193,29 +211,39 @@ def cases(
         dtype=np.int64,
     ).reshape(n, width)
     ships = draw(st.lists(st.sampled_from([None, None, 0, 1, 2]), min_size=n, max_size=n))
-    units = draw(
-        st.lists(st.sampled_from([None, None, None, 0, 1, 2, 4]), min_size=n, max_size=n)
-    )
+    units = draw(st.lists(st.sampled_from([None, None, None, 0, 1, 2, 4]), min_size=n, max_size=n))
     node_ids = [node["id"] for node in raw["nodes"]]
     exclude = draw(st.lists(st.sampled_from(node_ids), max_size=2, unique=True))
     return raw, k, atp, ships, units, exclude
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases())
 def test_random_orders_route_optimally(
     case: tuple[Raw, int, np.ndarray, Caps, Caps, list[str]],
 ) -> None:
-    route_and_verify(*case)
+    res, one = route_and_verify(*case)
+    by_programme = route_by_programme(*case)
+    assert close(by_programme.cost, res.cost)
+    assert_valid(one, by_programme)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def route_by_programme(*case: Any) -> SingleResult:
+    """The same order with set enumeration turned off: the dynamic programme decides."""
+    with mock.patch.object(router.single, "SUBSET_LIMIT", 0):
+        return route_alone(*case)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases(max_nodes=10, dense=True))
 def test_random_orders_on_wider_networks_route_optimally(
     case: tuple[Raw, int, np.ndarray, Caps, Caps, list[str]],
 ) -> None:
     """Many nodes holding most skus: the pruning, dominance and search all have work."""
-    route_and_verify(*case)
+    res, one = route_and_verify(*case)
+    by_programme = route_by_programme(*case)
+    assert close(by_programme.cost, res.cost)
+    assert_valid(one, by_programme)
 
 
 # ---------------------------------------------------------------------------------------
@@ -230,6 +258,25 @@ def test_example_orders_alone_against_full_stock() -> None:
         skus = [data.sku_index[ln.sku] for ln in order.lines]
         res, _ = route_and_verify(raw, k, data.atp[:, skus])
         assert res.solver == "single"
+
+
+def test_us_demo_orders_match_the_optimizer() -> None:
+    """Real-sized candidate sets (500 nodes): the champion screening and the set search."""
+    raw = generate("us", 300, 5)
+    problem = parse_problem(raw)
+    data = ProblemData.from_problem(problem)
+    single = SingleOrderRouter(network_data(raw))
+    multi = [k for k, o in enumerate(problem.orders) if len(o.lines) >= 3][:25]
+    for k in multi:
+        order = problem.orders[k]
+        atp = data.atp[:, [data.sku_index[ln.sku] for ln in order.lines]]
+        res = single.route(order, atp, explain=True)
+        one_raw = one_order_raw(raw, raw["orders"][k], atp)
+        one = ProblemData.from_problem(parse_problem(one_raw))
+        ref = optimize(one)
+        assert ref.status == "optimal" and close(res.cost, ref.cost), order.id
+        assert_valid(one, res)
+        verify_explanation(one, res)
 
 
 # ---------------------------------------------------------------------------------------
@@ -406,12 +453,15 @@ def test_explanation_only_when_asked() -> None:
     assert res.explanation is None and res.seconds > 0
 
 
-def test_mip_fallback_gives_the_same_optimum(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_programme_and_the_mip_fallback_give_the_same_optimum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     raw = hand_network({"W-NEAR": {"A": 1}, "S-NEAR": {"B": 2}, "W-FAR": {"A": 3, "B": 1}})
     lines = [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 2}]
     exact = route_hand(with_order(raw, lines=lines))
     assert exact.solver == "single"
-    monkeypatch.setattr(router.single, "WORK_LIMIT", 0)
+    monkeypatch.setattr(router.single, "SUBSET_LIMIT", 0)  # sets → programme
+    monkeypatch.setattr(router.single, "WORK_LIMIT", 0)  # programme → MIP
     fallback = route_hand(with_order(raw, lines=lines))
     assert fallback.solver == "single+mip" and fallback.status == "optimal"
     assert close(fallback.cost, exact.cost)
@@ -427,3 +477,8 @@ def test_bad_arguments_are_refused() -> None:
         single.route(order, np.zeros((5, 1), dtype=np.int64), exclude=["NOPE"])
     with pytest.raises(ValueError, match="shape"):
         single.route(order, np.zeros((5, 1), dtype=np.int64), shipments_left=np.zeros(3))
+    warehouse_pickup = Order(
+        id="P", method="pickup", pickup_node="W-NEAR", lines=[Line(sku="A", qty=1)]
+    )
+    with pytest.raises(ValueError, match="takes no pickups"):
+        single.route(warehouse_pickup, np.zeros((5, 1), dtype=np.int64))

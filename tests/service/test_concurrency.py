@@ -216,7 +216,8 @@ def test_concurrent_idempotent_retries_make_one_order(server: Server) -> None:
     before = inventory(server, PLENTY)["W1"]["reserved"]
     responses = asyncio.run(burst(server, [(body, headers)] * 10, concurrency=10))
 
-    assert [r.status_code for r in responses] == [201] * 10, [r.text for r in responses]
+    codes = [r.status_code for r in responses]
+    assert codes == [201] * 10, [r.text for r in responses if r.status_code != 201]
     answers = [r.json() for r in responses]
     assert all(a == answers[0] for a in answers)
     replays = [r.headers.get("idempotent-replayed") for r in responses]
