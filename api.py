@@ -8,16 +8,30 @@ status codes in one place (:func:`_errors`). Run with ``router serve`` or
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Body, Depends, FastAPI, Header, Query, Request, Response
+from fastapi import (
+    APIRouter,
+    Body,
+    Depends,
+    FastAPI,
+    Header,
+    Query,
+    Request,
+    Response,
+    Security,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException
 from starlette.routing import Route as PathRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,17 +76,26 @@ class Forbidden(Exception):
     pass
 
 
-def require(scope: str) -> Callable[[Request], None]:
-    """A dependency that lets a request through only with a key holding ``scope``."""
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`")
 
-    def check(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        kind, _, token = header.partition(" ")
-        if kind.lower() != "bearer" or not token:
+
+def require(scope: str) -> Callable[..., None]:
+    """A dependency that lets a request through only with a key holding ``scope``.
+
+    Declared through FastAPI's ``HTTPBearer`` so that the OpenAPI document (and /docs)
+    shows the scheme; the check itself compares against every key in constant time.
+    """
+
+    def check(
+        request: Request,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    ) -> None:
+        if credentials is None or not credentials.credentials:
             raise Unauthorized()
+        token = credentials.credentials.strip().encode()
         granted: frozenset[str] = frozenset()
         for key, scopes in request.app.state.keys.items():  # constant time: compare all
-            if hmac.compare_digest(key.encode(), token.strip().encode()):
+            if hmac.compare_digest(key.encode(), token):
                 granted = scopes
         if not granted:
             raise Unauthorized()
@@ -363,6 +386,12 @@ class Guard:
             status["code"] = 413
             self._count(scope, status["code"], start)
             return
+        repeated = _repeated_query(scope)
+        if repeated:
+            text = "\n".join(str(e) for e in repeated)
+            await _send_error(send, 422, _body("bad_input", text, repeated))
+            self._count(scope, 422, start)
+            return
         seen = 0
         refused = False
 
@@ -404,17 +433,28 @@ class _TooLarge(Exception):
 
 
 async def _too_large(send: Send, limit: int) -> None:
-    import json
+    await _send_error(send, 413, _body("too_large", f"request body over {limit} bytes"))
 
-    body = json.dumps(_body("too_large", f"request body over {limit} bytes")).encode()
+
+async def _send_error(send: Send, status: int, body: dict[str, Any]) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json")],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": json.dumps(body).encode()})
+
+
+def _repeated_query(scope: Scope) -> list[FieldError]:
+    """Query parameters given more than once: every parameter here takes one value, and
+    silently keeping the last would hide a caller's mistake."""
+    raw = scope.get("query_string", b"")
+    if not raw:
+        return []
+    counts = Counter(k for k, _ in parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+    return [FieldError(f"query.{k}", "given more than once") for k, n in counts.items() if n > 1]
 
 
 # -- the application -------------------------------------------------------------------

@@ -6,11 +6,14 @@ from router.cost import price, total_cost
 from router.data import ProblemData
 from router.greedy import route_greedy
 from router.result import RoutingResult, SolveParams
+from router.single import SingleOrderRouter, SingleResult
 
 __all__ = [
     "CheckReport",
     "ProblemData",
     "RoutingResult",
+    "SingleOrderRouter",
+    "SingleResult",
     "SolveParams",
     "Violation",
     "assignment_violations",

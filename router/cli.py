@@ -238,8 +238,12 @@ def _curl_example(svc: Any, host: str, port: int, key: str | None) -> str:
     stocked = svc.inventory().inventory
     sku = max(stocked, key=lambda r: r.atp).sku if stocked else network.skus[0].id
     where = next((n for n in network.nodes if n.type == "warehouse"), network.nodes[0])
-    order = {"id": "web-1", "lat": round(where.lat + 0.05, 4), "lon": round(where.lon + 0.05, 4),
-             "lines": [{"sku": sku, "qty": 1}]}
+    order = {
+        "id": "web-1",
+        "lat": round(where.lat + 0.05, 4),
+        "lon": round(where.lon + 0.05, 4),
+        "lines": [{"sku": sku, "qty": 1}],
+    }
     return (
         f"  curl -s -X POST http://{host}:{port}/v1/orders \\\n"
         f"    -H 'Authorization: Bearer {key or '<your key>'}' "

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
 def parse_api_keys(text: str) -> dict[str, frozenset[str]]:
     """``key1:read,route;key2:admin`` → ``{"key1": {"read", "route"}, "key2": {"admin"}}``.
 
-    ``admin`` implies the other scopes: whoever may replace the network may read it.
+    ``admin`` implies the other scopes and ``route`` implies ``read``: whoever may change
+    a thing may read it.
     """
     keys: dict[str, frozenset[str]] = {}
     for part in filter(None, (p.strip() for p in text.split(";"))):
@@ -52,5 +53,7 @@ def parse_api_keys(text: str) -> dict[str, frozenset[str]]:
             raise ValueError(f"api_keys: unknown scope {sorted(unknown)[0]!r}; use {SCOPES}")
         if "admin" in scopes:
             scopes |= set(SCOPES)
+        if "route" in scopes:
+            scopes.add("read")  # whoever routes an order may read it back
         keys[key.strip()] = frozenset(scopes)
     return keys
