@@ -175,32 +175,50 @@ def _reserve(conn: Connection, order_id: str, shipments: list[LiveShipment]) -> 
         )
 
 
-def _release(conn: Connection, order_id: str, shipment: LiveShipment, *, shipped: bool) -> None:
-    """Give back a shipment's reservation; ``shipped`` also takes the units off hand."""
+def _release(
+    conn: Connection, order_id: str, shipments: list[LiveShipment], *, shipped: bool
+) -> None:
+    """Give back shipments' reservations; ``shipped`` also takes the units off hand.
+
+    Rows are locked in :func:`_reserve`'s order (nodes by id, then stock by node and sku),
+    so that concurrent transactions on PostgreSQL cannot deadlock.
+    """
     n, s, r = schema.nodes.c, schema.stock.c, schema.reservations.c
-    units = sum(ln.qty for ln in shipment.lines)
-    conn.execute(
-        sa.update(schema.nodes)
-        .where(n.id == shipment.node)
-        .values(open_shipments=n.open_shipments - 1, open_units=n.open_units - units)
-    )
-    for ln in sorted(shipment.lines, key=lambda x: x.sku):
-        values: dict[str, Any] = {"reserved": s.reserved - ln.qty}
-        guard = [s.node == shipment.node, s.sku == ln.sku, s.reserved >= ln.qty]
+    for sh in sorted(shipments, key=lambda x: x.node):
+        units = sum(ln.qty for ln in sh.lines)
+        conn.execute(
+            sa.update(schema.nodes)
+            .where(n.id == sh.node)
+            .values(open_shipments=n.open_shipments - 1, open_units=n.open_units - units)
+        )
+    for node, sku, qty in sorted((sh.node, ln.sku, ln.qty) for sh in shipments for ln in sh.lines):
+        values: dict[str, Any] = {"reserved": s.reserved - qty}
+        guard = [s.node == node, s.sku == sku, s.reserved >= qty]
         if shipped:
-            values["on_hand"] = s.on_hand - ln.qty
-            guard.append(s.on_hand >= ln.qty)
+            values["on_hand"] = s.on_hand - qty
+            guard.append(s.on_hand >= qty)
         done = conn.execute(sa.update(schema.stock).where(*guard).values(**values)).rowcount
         if not done:
             raise Conflict(
-                f"({shipment.node!r}, {ln.sku!r}) has fewer than {ln.qty} units on hand: "
+                f"({node!r}, {sku!r}) has fewer than {qty} units on hand: "
                 "reject the shipment instead"
             )
         if shipped:
-            log_stock_event(conn, shipment.node, ln.sku, -ln.qty, "fulfilment", order_id)
-    conn.execute(
-        sa.delete(schema.reservations).where(r.order_id == order_id, r.node == shipment.node)
-    )
+            log_stock_event(conn, node, sku, -qty, "fulfilment", order_id)
+    if shipments:
+        conn.execute(
+            sa.delete(schema.reservations).where(
+                r.order_id == order_id, r.node.in_([sh.node for sh in shipments])
+            )
+        )
+
+
+def _lock_nodes(conn: Connection) -> None:
+    """Lock every node row, in id order, before a transaction that releases and then
+    reserves (reject): otherwise it could take node locks out of :func:`_reserve`'s order
+    and deadlock with a concurrent routing. A no-op on SQLite (writers are serialized)."""
+    n = schema.nodes.c
+    conn.execute(sa.select(n.id).order_by(n.id).with_for_update()).all()
 
 
 # -- the rest of an order's life ------------------------------------------------------
@@ -213,28 +231,27 @@ def get(conn: Connection, order_id: str) -> OrderAnswer:
 
 def cancel(conn: Connection, order_id: str) -> OrderAnswer:
     """Release every open reservation; shipments already fulfilled stay shipped."""
-    doc, state = _load(conn, order_id)
+    doc, state = _load(conn, order_id, lock=True)
     if state == "cancelled":
         return _answer(doc, state)
     plan = LivePlan.model_validate(doc["plan"])
     if state == "fulfilled":
         raise Conflict(f"order {order_id!r} is fulfilled: nothing left to cancel")
-    shipments = []
-    for sh in plan.shipments:
-        if sh.state == "reserved":
-            _release(conn, order_id, sh, shipped=False)
-            sh = sh.model_copy(update={"state": "cancelled"})
-        shipments.append(sh)
+    _release(conn, order_id, [sh for sh in plan.shipments if sh.state == "reserved"], shipped=False)
+    shipments = [
+        sh.model_copy(update={"state": "cancelled"}) if sh.state == "reserved" else sh
+        for sh in plan.shipments
+    ]
     plan = plan.model_copy(update={"shipments": shipments})
     return _save(conn, order_id, doc, plan, state="cancelled")
 
 
 def fulfil(conn: Connection, order_id: str, body: NodeRef) -> OrderAnswer:
     """The node shipped (or handed over) its shipment: on hand and reserved both fall."""
-    doc, state = _load(conn, order_id)
+    doc, state = _load(conn, order_id, lock=True)
     plan = LivePlan.model_validate(doc["plan"])
     sh = _open_shipment(plan, body.node, order_id, state)
-    _release(conn, order_id, sh, shipped=True)
+    _release(conn, order_id, [sh], shipped=True)
     shipments = [
         x.model_copy(update={"state": "fulfilled"}) if x.node == body.node else x
         for x in plan.shipments
@@ -250,12 +267,11 @@ def reject(conn: Connection, net: Network, order_id: str, body: NodeRef) -> Orde
     routed again, optimally, without the nodes that rejected it (and without nodes that
     already shipped part of it: one shipment per order and node).
     """
-    doc, state = _load(conn, order_id)
+    doc, state = _load(conn, order_id, lock=True)
     plan = LivePlan.model_validate(doc["plan"])
     _open_shipment(plan, body.node, order_id, state)
-    for sh in plan.shipments:
-        if sh.state == "reserved":
-            _release(conn, order_id, sh, shipped=False)
+    _lock_nodes(conn)
+    _release(conn, order_id, [sh for sh in plan.shipments if sh.state == "reserved"], shipped=False)
     kept = [sh for sh in plan.shipments if sh.state == "fulfilled"]
     rejected = [*doc["rejected_nodes"], body.node]
     doc = {**doc, "rejected_nodes": rejected}
@@ -276,7 +292,7 @@ def reject(conn: Connection, net: Network, order_id: str, body: NodeRef) -> Orde
             {**order.model_dump(mode="json"), "lines": [r.model_dump() for r in remaining]}
         )
         result = _route(
-            conn, net, rest, exclude=[*rejected, *(sh.node for sh in kept)], explain=False
+            conn, net, rest, exclude=[*(sh.node for sh in kept)], explain=False
         )
         new_shipments = [
             LiveShipment(**s.model_dump(), state="reserved") for s in result.plan.shipments
@@ -308,7 +324,7 @@ def reject(conn: Connection, net: Network, order_id: str, body: NodeRef) -> Orde
 
 def return_units(conn: Connection, net: Network, order_id: str, body: Return) -> OrderAnswer:
     """Units of a fulfilled order come back to a node: sellable there again."""
-    doc, state = _load(conn, order_id)
+    doc, state = _load(conn, order_id, lock=True)
     errors = []
     if body.node not in net.node_by_id:
         errors.append(FieldError("node", f"unknown node {body.node!r}"))
@@ -337,7 +353,7 @@ def return_units(conn: Connection, net: Network, order_id: str, body: Return) ->
     if errors:
         raise BadInput(errors)
     s = schema.stock.c
-    for ln in body.lines:
+    for ln in sorted(body.lines, key=lambda x: x.sku):  # stock rows in the one lock order
         done = conn.execute(
             sa.update(schema.stock)
             .where(s.node == body.node, s.sku == ln.sku)
@@ -382,9 +398,13 @@ def _state(plan: LivePlan) -> OrderState:
     return "reserved"
 
 
-def _load(conn: Connection, order_id: str) -> tuple[dict[str, Any], str]:
+def _load(conn: Connection, order_id: str, *, lock: bool = False) -> tuple[dict[str, Any], str]:
+    """The order's document and state; ``lock`` (for a change) holds its row until commit,
+    so that concurrent changes to one order run one after the other on PostgreSQL, each
+    on the state the previous one left (not both on the same old state)."""
     o = schema.orders.c
-    row = conn.execute(sa.select(o.doc, o.state).where(o.id == order_id)).first()
+    query = sa.select(o.doc, o.state).where(o.id == order_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     if row is None:
         raise NotFound(f"no order {order_id!r}")
     return dict(row.doc), str(row.state)

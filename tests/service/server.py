@@ -275,8 +275,13 @@ def reserved_lines(plan: dict[str, Any]) -> Counter[tuple[str, str]]:
     return out
 
 
-def read_books(database_url: str) -> Books:
-    store = Store(Settings(database_url=database_url, api_keys=API_KEYS))
+def read_books(database: str | Store) -> Books:
+    """The books of the database at ``database`` (a URL), or of an open :class:`Store`."""
+    store = (
+        database
+        if isinstance(database, Store)
+        else Store(Settings(database_url=database, api_keys=API_KEYS))
+    )
     try:
         with store.read() as conn:
             s, o, r, n, i = (
@@ -311,7 +316,8 @@ def read_books(database_url: str) -> Books:
                 row.key: dict(row.response) for row in conn.execute(sa.select(i.key, i.response))
             }
     finally:
-        store.dispose()
+        if store is not database:
+            store.dispose()
     return Books(stock, orders, reservations, nodes, idem)
 
 

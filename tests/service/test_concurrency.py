@@ -241,3 +241,57 @@ def test_concurrent_idempotent_retries_make_one_order(server: Server) -> None:
         same_id = client.post("/v1/orders", json=body)
         assert same_id.status_code == 409
     check_against_books(server, [first])
+
+
+def test_concurrent_changes_to_one_order_apply_once(server: Server) -> None:
+    """The OMS double-sends: 10 cancels of one order, 10 fulfils of one shipment and 10
+    rejects of one shipment, each burst at once. Each change applies exactly once."""
+    with server.client() as client:
+        answers = {}
+        for oid in ("CAN", "FUL", "REJ"):
+            r = client.post("/v1/orders", json=order(oid, [(PLENTY, 2), (SCARCE, 1)]))
+            assert r.status_code == 201 and r.json()["state"] == "reserved", r.text
+            answers[oid] = r.json()
+    before = inventory(server, PLENTY)["W1"]
+
+    async def storm(path: str, body: dict[str, Any] | None) -> list[httpx.Response]:
+        gate = asyncio.Event()
+        async with server.async_client(connections=10) as client:
+            await asyncio.gather(*(client.get("/healthz") for _ in range(10)))
+
+            async def one() -> httpx.Response:
+                await gate.wait()
+                return await client.post(path, json=body)
+
+            tasks = [asyncio.ensure_future(one()) for _ in range(10)]
+            await asyncio.sleep(0.05)
+            gate.set()
+            return await asyncio.gather(*tasks)
+
+    cancels = asyncio.run(storm("/v1/orders/CAN/cancel", None))
+    assert [r.status_code for r in cancels] == [200] * 10, [r.text for r in cancels]
+    assert all(r.json()["state"] == "cancelled" for r in cancels)
+
+    node = {"node": answers["FUL"]["plan"]["shipments"][0]["node"]}
+    fulfils = asyncio.run(storm("/v1/orders/FUL/fulfil", node))
+    codes = Counter(r.status_code for r in fulfils)
+    assert codes == {200: 1, 409: 9}, (codes, [r.text for r in fulfils])
+
+    node = {"node": answers["REJ"]["plan"]["shipments"][0]["node"]}
+    rejects = asyncio.run(storm("/v1/orders/REJ/reject", node))
+    codes = Counter(r.status_code for r in rejects)
+    assert codes == {200: 1, 404: 9}, (codes, [r.text for r in rejects])
+
+    books = read_books(server.database_url)
+    assert_books_balance(books)
+    after = inventory(server, PLENTY)["W1"]
+    fulfilled = sum(
+        ln["qty"]
+        for sh in books.orders["FUL"][1]["plan"]["shipments"]
+        if sh["state"] == "fulfilled" and sh["node"] == "W1"
+        for ln in sh["lines"]
+        if ln["sku"] == PLENTY
+    )
+    assert after["on_hand"] == before["on_hand"] - fulfilled
+    assert books.orders["CAN"][0] == "cancelled" and not books.reservations.get("CAN")
+    assert books.orders["REJ"][1]["rejected_nodes"] == [node["node"]]

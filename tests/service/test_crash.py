@@ -214,7 +214,6 @@ def test_kill_9_mid_flight_loses_nothing_acknowledged(
             books = check_after_crash(url, ledger)  # as the crash left it
             srv.start()
             books = check_after_crash(url, ledger)  # and as the restarted server sees it
-            print("STATS", cycle, len(ledger.acked), len(ledger.unknown), len(ledger.unknown & set(books.orders)), len(ledger.after), len(ledger.after_unknown))
             retry_unanswered(srv, ledger, books)
             books = check_after_crash(url, ledger)
             assert set(books.orders) == set(ledger.acked)
