@@ -22,15 +22,15 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
-import argparse  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
+import argparse
+import platform
+import time
+from typing import Any
 
-from router.simulation.engine import run_seed  # noqa: E402
-from router.simulation.hindsight import hindsight_bound  # noqa: E402
-from router.simulation.network import build_network  # noqa: E402
-from router.simulation.scenario import Scenario, validate_scenario  # noqa: E402
+from router.simulation.engine import run_seed
+from router.simulation.hindsight import hindsight_bound
+from router.simulation.network import build_network
+from router.simulation.scenario import Scenario, validate_scenario
 
 ORDERS_PER_DAY = 20_000
 

@@ -266,6 +266,39 @@ def cmd_load(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Replay scenarios on the same seeds and write kpis.json, days.csv and report.html."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from router.simulation import load_scenario, simulate
+    from router.simulation.report import summary_lines, write_outputs
+
+    scenarios = [load_scenario(p) for p in args.scenarios]
+    seeds = list(range(args.seeds)) if args.seeds is not None else None
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("simulating", total=None)
+
+        def progress(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        result = simulate(scenarios, seeds=seeds, progress=progress)
+    paths = write_outputs(result, Path(args.out))
+    for line in summary_lines(result):
+        print(line)
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="router", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -315,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--demo", action="store_true", help="seed an empty store with the VN demo")
     p.add_argument("--seed", type=int, default=1, help="seed of the demo network")
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("simulate", help="what-if: replay scenarios and compare them, paired")
+    p.add_argument("scenarios", nargs="+", help="scenario YAML files; the first is the base")
+    p.add_argument("--out", required=True, help="directory for kpis.json, days.csv, report.html")
+    p.add_argument("--seeds", type=int, help="run seeds 0..K-1 (default: the base scenario's)")
+    p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("load", help="load a problem file's network and stock into the store")
     p.add_argument("problem", help="problem JSON (contract form), or - for stdin")

@@ -292,7 +292,7 @@ def reject(conn: Connection, net: Network, order_id: str, body: NodeRef) -> Orde
             {**order.model_dump(mode="json"), "lines": [r.model_dump() for r in remaining]}
         )
         result = _route(
-            conn, net, rest, exclude=[*(sh.node for sh in kept)], explain=False
+            conn, net, rest, exclude=[*rejected, *(sh.node for sh in kept)], explain=False
         )
         new_shipments = [
             LiveShipment(**s.model_dump(), state="reserved") for s in result.plan.shipments

@@ -205,17 +205,27 @@ def _nearest_first(
 
 
 class BatchPolicy:
-    """Orders collected for ``wave_minutes`` and optimized together (router.optimize)."""
+    """Orders collected for ``wave_minutes`` and optimized together (router.optimize).
+
+    The time limit per optimization is ``time_limit_s`` for a full wave and shorter for
+    small lists (``0.2 s + 5 ms`` per order), which are the reroutes after rejections; a
+    single order goes to the single-order router, whose plan is the same optimum, faster.
+    """
 
     name = "batch"
 
     def __init__(self, spec: PolicySpec) -> None:
         self.wave_minutes = 60 if spec.wave_minutes is None else spec.wave_minutes
-        self.params = SolveParams(time_limit=spec.time_limit_s, threads=1)
+        self.time_limit = spec.time_limit_s
+        self.single = MyopicPolicy(spec)
 
     def route(self, orders: list[Order], view: StateView) -> list[OrderPlan]:
         if not orders:
             return []
+        if len(orders) == 1:
+            return self.single.route(orders, view)
+        limit = min(self.time_limit, 0.2 + 0.005 * len(orders))
+        params = SolveParams(time_limit=limit, threads=1)
         net = view.network
         wanted = sorted({net.sku_index[ln.sku] for o in orders for ln in o.lines})
         atp = view.atp(np.array(wanted, dtype=np.int64))
@@ -247,7 +257,7 @@ class BatchPolicy:
             inventory=inventory,
             orders=list(orders),
         )
-        result = optimize(ProblemData.from_problem(problem), self.params)
+        result = optimize(ProblemData.from_problem(problem), params)
         return list(result.plan.orders)
 
 

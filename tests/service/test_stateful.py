@@ -27,12 +27,12 @@ what the batch optimizer proves optimal.
 
 from __future__ import annotations
 
-import contextlib
+import itertools
 import math
 import shutil
-import tempfile
+import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from psycopg import sql
 
 from models import BadInput, OrderPlan, Plan, Problem, StockRecord
 from models import Order as OrderModel
@@ -72,6 +73,7 @@ REASONS_UP = ["receipt", "in_store_return", "count_correction"]
 REASONS_DOWN = ["pos_sale", "damage", "count_correction"]
 
 Raw = dict[tuple[str, str], int]
+NewDatabase = Callable[[], tuple[str, Callable[[], None]]]
 
 
 def close(a: float, b: float) -> bool:
@@ -165,11 +167,12 @@ def assert_feasible_priced_optimal(
 class ReservationMachine(RuleBasedStateMachine):
     """Random life of orders over one live database."""
 
-    def __init__(self, new_database: Callable[[], tuple[str, Callable[[], None]]]) -> None:
+    def __init__(self, new_database: NewDatabase) -> None:
+        """``new_database()`` gives the URL of a fresh database holding :data:`NETWORK` and
+        no stock, and a function that drops it."""
         super().__init__()
         self.url, self._drop = new_database()
         self.svc = RoutingService(Settings(database_url=self.url, api_keys="k:admin"))
-        self.svc.put_network(NETWORK)
         self.on_hand: dict[tuple[str, str], int] = {}
         self.ids = 0
         self.keys: dict[str, tuple[str, dict[str, Any], dict[str, Any]]] = {}
@@ -533,18 +536,34 @@ class ReservationMachine(RuleBasedStateMachine):
 # -- the tests --------------------------------------------------------------------------
 
 
-def _sqlite_databases() -> Iterator[tuple[str, Callable[[], None]]]:
-    while True:
-        where = Path(tempfile.mkdtemp(prefix="router-stateful-"))
-        yield f"sqlite:///{where / 'router.db'}", lambda w=where: shutil.rmtree(w, True)
+def seed(url: str) -> None:
+    """Migrate the database at ``url`` and load :data:`NETWORK`: a template for examples."""
+    svc = RoutingService(Settings(database_url=url, api_keys="k:admin"))
+    try:
+        svc.put_network(NETWORK)
+    finally:
+        svc.close()
 
 
-def test_reservations_stay_balanced_sqlite() -> None:
-    databases = _sqlite_databases()
+def test_reservations_stay_balanced_sqlite(tmp_path: Path) -> None:
+    template = tmp_path / "template.db"
+    seed(f"sqlite:///{template}")  # closing it checkpoints the WAL into the file
+    numbers = itertools.count()
+
+    def new_database() -> tuple[str, Callable[[], None]]:
+        path = tmp_path / f"example-{next(numbers)}.db"
+        shutil.copyfile(template, path)
+
+        def drop() -> None:
+            for extra in ("", "-wal", "-shm"):
+                Path(f"{path}{extra}").unlink(missing_ok=True)
+
+        return f"sqlite:///{path}", drop
+
     run_state_machine_as_test(
-        lambda: ReservationMachine(lambda: next(databases)),
+        lambda: ReservationMachine(new_database),
         settings=settings(
-            max_examples=50,
+            max_examples=80,
             stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
@@ -553,21 +572,32 @@ def test_reservations_stay_balanced_sqlite() -> None:
 
 
 def test_reservations_stay_balanced_postgres(postgres_server: PgServer) -> None:
+    template = f"tmpl_{uuid.uuid4().hex[:12]}"
+    seed(postgres_server.new_database(template))  # no connection is left open to it
+
     def new_database() -> tuple[str, Callable[[], None]]:
-        url = postgres_server.new_database()
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with postgres_server.connect_admin() as conn:
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                    sql.Identifier(name), sql.Identifier(template)
+                )
+            )
 
         def drop() -> None:
-            with contextlib.suppress(Exception):
-                postgres_server.drop_database(url)
+            postgres_server.drop_database(name)
 
-        return url, drop
+        return postgres_server.url_for(name), drop
 
-    run_state_machine_as_test(
-        lambda: ReservationMachine(new_database),
-        settings=settings(
-            max_examples=30,
-            stateful_step_count=30,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow],
-        ),
-    )
+    try:
+        run_state_machine_as_test(
+            lambda: ReservationMachine(new_database),
+            settings=settings(
+                max_examples=30,
+                stateful_step_count=30,
+                deadline=None,
+                suppress_health_check=[HealthCheck.too_slow],
+            ),
+        )
+    finally:
+        postgres_server.drop_database(template)
