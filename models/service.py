@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -119,6 +119,36 @@ class Health(ContractModel):
     status: Literal["ok", "unavailable"]
 
 
+class SimulationRequest(ContractModel):
+    """``POST /v1/simulations``: one scenario document, or several run on the same seeds
+    (the first is the base). Documents are inline: the scenario file's YAML as JSON,
+    without ``extends`` or ``network.file`` (see ``router.simulation.scenario``)."""
+
+    scenario: dict[str, Any] | None = None
+    scenarios: list[dict[str, Any]] | None = None
+
+
+SimulationState = Literal["queued", "running", "done", "failed"]
+
+
+class SimulationProgress(ContractModel):
+    """Units of work done of ``total``: one per simulated day and hindsight bound per seed."""
+
+    done: NonNegInt
+    total: NonNegInt
+
+
+class SimulationJob(ContractModel):
+    """A simulation job: ``kpis`` is the ``kpis.json`` document once ``done``; ``error``
+    says why when ``failed``."""
+
+    id: Id
+    state: SimulationState
+    progress: SimulationProgress
+    kpis: dict[str, Any] | None = None
+    error: str | None = None
+
+
 class ServiceErrorBody(ContractModel):
     error: str
     message: str
@@ -143,5 +173,9 @@ __all__ = [
     "Return",
     "ServiceErrorBody",
     "ShipmentState",
+    "SimulationJob",
+    "SimulationProgress",
+    "SimulationRequest",
+    "SimulationState",
     "StockLevel",
 ]

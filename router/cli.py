@@ -299,6 +299,60 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Run a scenario on a grid of variations × seeds (Dask, or serially) and write
+    sweep.json, sweep.csv and report.html (with kpis.json and days.csv)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from router.simulation import load_scenario
+    from router.simulation.report import summary_lines
+    from router.simulation.sweep import parse_vary, sweep, write_sweep
+
+    vary = parse_vary(args.vary)
+    base = load_scenario(args.scenario)
+    seeds = args.seeds if args.seeds is not None else base.seed_list
+    client = None if args.serial else (args.scheduler or "local")
+    console = Console(stderr=True)
+    with Progress(
+        TextColumn("sweep"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("tasks"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[label]}"),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: list[Any] = []  # the bar appears once the grid is valid and tasks start
+
+        def progress(done: int, total: int, label: str) -> None:
+            if not tasks:
+                tasks.append(bar.add_task("sweep", total=total, label=label))
+            bar.update(tasks[0], completed=done, total=total, label=label)
+
+        result = sweep(base, vary, seeds, client=client, workers=args.workers, progress=progress)
+    paths = write_sweep(result, Path(args.out))
+    meta = result.meta
+    print(
+        f"{meta['tasks']} tasks ({len(result.points)} grid points × {len(result.seeds)} seeds), "
+        f"{meta['mode']}, {meta['workers']} worker(s), {meta['seconds']:.1f} s"
+    )
+    for line in summary_lines(result.simulation()):
+        print(line)
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="router", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -354,6 +408,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory for kpis.json, days.csv, report.html")
     p.add_argument("--seeds", type=int, help="run seeds 0..K-1 (default: the base scenario's)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("sweep", help="what-if grid: a scenario × varied values × seeds, on Dask")
+    p.add_argument("scenario", help="the base scenario YAML")
+    p.add_argument(
+        "--vary",
+        action="append",
+        required=True,
+        metavar="KEY=V1,V2,...",
+        help="a dotted path into the scenario and the values to try (YAML scalars); repeat "
+        "for a grid, e.g. --vary demand.orders_per_day=1000,2000 --vary policy.kind=myopic,batch",
+    )
+    p.add_argument("--seeds", type=int, help="run seeds 0..K-1 (default: the scenario's)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler")
+    where.add_argument("--serial", action="store_true", help="no Dask: one task at a time here")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="local Dask worker processes, one thread each (default: one per core)",
+    )
+    p.add_argument("--out", required=True, help="directory for sweep.json, sweep.csv, report.html")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("load", help="load a problem file's network and stock into the store")
     p.add_argument("problem", help="problem JSON (contract form), or - for stdin")

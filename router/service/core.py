@@ -27,6 +27,8 @@ from models.service import (
     NodeRef,
     OrderAnswer,
     Return,
+    SimulationJob,
+    SimulationRequest,
     StockLevel,
 )
 from router.batch import optimize
@@ -35,6 +37,7 @@ from router.service import inventory, orders, schema
 from router.service.errors import Conflict
 from router.service.network import NetworkCache
 from router.service.settings import Settings
+from router.service.simulations import SimulationJobs
 from router.service.store import Store
 
 M = TypeVar("M", bound=BaseModel)
@@ -68,8 +71,10 @@ class RoutingService:
         self.store = store or Store(self.settings)
         self.store.migrate()
         self.networks = NetworkCache()
+        self.simulations = SimulationJobs(workers=1)
 
     def close(self) -> None:
+        self.simulations.close()
         self.store.dispose()
 
     # network and stock ---------------------------------------------------------------
@@ -189,6 +194,15 @@ class RoutingService:
         problem = body if isinstance(body, Problem) else parse_problem(body)
         limit = min(problem.options.time_limit_s, MAX_OPTIMIZE_SECONDS)
         return optimize(problem, SolveParams(time_limit=limit)).plan
+
+    # simulations (background jobs, in this process's memory) --------------------------
+
+    def start_simulation(self, body: SimulationRequest | dict[str, Any]) -> SimulationJob:
+        """Validate a what-if simulation and queue it; see :mod:`router.service.simulations`."""
+        return self.simulations.submit(parse(SimulationRequest, body))
+
+    def simulation(self, job_id: str) -> SimulationJob:
+        return self.simulations.get(job_id)
 
     def ready(self) -> bool:
         return self.store.ping()

@@ -29,6 +29,8 @@ relaxed optimum and hence on every policy's cost. Above ``hindsight.max_orders``
 (or if the optimizer returns no bound) it is the *decoupled* bound instead: each order
 alone at least cost against the whole horizon's stock and no capacity limit, summed. That
 relaxes the coupling between orders as well, so it is weaker, but valid, and linear time.
+When the joint problem is not solved to optimality in its time limit, the larger of its
+bound and the decoupled bound is reported (both are valid).
 """
 
 from __future__ import annotations
@@ -279,15 +281,21 @@ def hindsight_bound(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
     if n <= spec.max_orders:
         data = ProblemData.from_problem(hp.problem)
         res = optimize(data, SolveParams(time_limit=spec.time_limit_s, threads=1))
-        if res.bound is not None:
+        if res.bound is not None and math.isfinite(res.bound):
             bound = float(res.bound)
             costs = np.zeros(days)
             for op, day in zip(res.plan.orders, hp.order_day.tolist(), strict=True):
                 costs[day] += op.cost.total if op.cost is not None else 0.0
             share = costs / costs.sum() if costs.sum() > 0 else np.full(days, 1.0 / days)
             per_day = (share * bound).tolist()
-    if bound is None:
+        if bound is None or res.status != "optimal":
+            # A weak (Lagrangian) or missing bound: the decoupled one may be better.
+            loose, loose_days = decoupled_bound(hp)
+            if bound is None or loose > bound:
+                bound, per_day, method = loose, loose_days, "decoupled"
+    else:
         method = "decoupled"
         bound, per_day = decoupled_bound(hp)
-        per_day = per_day + [0.0] * (days - len(per_day))
+    per_day = per_day + [0.0] * (days - len(per_day))
+    assert bound is not None
     return HindsightBound(bound, method, per_day, time.perf_counter() - start, n)
