@@ -49,6 +49,8 @@ from models.service import (
     OrderAnswer,
     Return,
     ServiceErrorBody,
+    SimulationJob,
+    SimulationRequest,
 )
 from router.service import Conflict, NotFound, RoutingService, ServiceError, Settings
 from router.service.metrics import LATENCY, REQUESTS, exposition
@@ -252,6 +254,44 @@ def post_optimize(
     return svc.optimize(body)
 
 
+simulations = APIRouter(prefix="/v1", tags=["simulations"], responses=refusals(401, 403))
+
+
+@simulations.post(
+    "/simulations",
+    status_code=202,
+    dependencies=[Route],
+    responses={
+        202: {"headers": {"Location": {"schema": {"type": "string"}}}},
+        **refusals(409, 413, 422),
+    },
+)
+def post_simulation(body: SimulationRequest, svc: Service, response: Response) -> SimulationJob:
+    """Run a what-if simulation of inline scenario documents as a background job.
+
+    Validated in full first (422 naming each field; no file paths: ``extends`` and
+    ``network.file`` are refused; jobs are capped in size); 409 when too many jobs are
+    queued. Poll ``GET`` on the ``Location``. Jobs live in this process's memory: they are
+    lost on restart.
+    """
+    job = svc.start_simulation(body)
+    response.headers["Location"] = f"/v1/simulations/{job.id}"
+    return job
+
+
+@simulations.get(
+    "/simulations/{job_id}",
+    dependencies=[Read],
+    responses={
+        **refusals(422),
+        404: {"model": ServiceErrorBody, "description": "No such simulation job here"},
+    },
+)
+def get_simulation(job_id: str, svc: Service) -> SimulationJob:
+    """A job's state and progress; ``kpis`` (the ``kpis.json`` document) once done."""
+    return svc.simulation(job_id)
+
+
 ops = APIRouter(tags=["operations"])
 
 
@@ -276,7 +316,7 @@ def metrics() -> Response:
     return Response(body, media_type=content_type)
 
 
-ROUTERS = (network, orders, plans, ops)
+ROUTERS = (network, orders, plans, simulations, ops)
 
 
 # -- errors, in one place -------------------------------------------------------------

@@ -63,7 +63,7 @@ stock = sa.Table(
     sa.CheckConstraint("on_hand >= 0", name="on_hand_nonneg"),
     sa.CheckConstraint("reserved >= 0", name="reserved_nonneg"),
     sa.CheckConstraint("safety_stock >= 0", name="safety_stock_nonneg"),
-    sa.Index("stock_by_sku", "sku"),
+    sa.Index("stock_by_sku", "sku", "node", "on_hand", "reserved", "safety_stock"),
 )
 
 orders = sa.Table(

@@ -180,8 +180,11 @@ def _prefixed(where: tuple[str | int, ...], errors: tuple[FieldError, ...]) -> l
 def check_request(request: SimulationRequest) -> list[Scenario]:
     """The request's scenarios, validated and within the caps; BadInput naming each field
     (``scenario.demand.orders_per_day``, ``scenarios[1].network.file``) otherwise."""
-    if (request.scenario is None) == (request.scenarios is None):
-        raise BadInput([FieldError("scenario", "give scenario (one) or scenarios (a list)")])
+    if request.scenario is not None and request.scenarios is not None:
+        raise BadInput([FieldError("scenario", "give scenario or scenarios, not both")])
+    if request.scenario is None and request.scenarios is None:
+        msg = "required: scenario (one document) or scenarios (a list, the first the base)"
+        raise BadInput([FieldError("scenario", msg)])
     if request.scenario is not None:
         docs: list[tuple[tuple[str | int, ...], dict[str, Any]]] = [
             (("scenario",), request.scenario)

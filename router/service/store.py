@@ -9,9 +9,10 @@ row locks, so two transactions can never both take the last unit.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -47,6 +48,9 @@ class Store:
         self.settings = settings
         url = database_url(settings.database_url)
         self.is_sqlite = url.get_backend_name() == "sqlite"
+        self._writers: AbstractContextManager[Any] = (
+            threading.Lock() if self.is_sqlite else nullcontext()
+        )
         if self.is_sqlite:
             if url.database and url.database != ":memory:":
                 Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
@@ -95,8 +99,14 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction: all of it commits, or none of it."""
-        with self.engine.connect() as conn, conn.begin():
+        """A write transaction: all of it commits, or none of it.
+
+        On SQLite, writers of this process queue on a lock first: SQLite's own busy
+        handler waits by sleeping (up to 100 ms a time), which under load turns a queue
+        of millisecond transactions into seconds of latency. Other processes still meet
+        at ``BEGIN IMMEDIATE`` and the busy timeout.
+        """
+        with self._writers, self.engine.connect() as conn, conn.begin():
             yield conn
 
     def transact(self, work: Callable[[Connection], T]) -> T:

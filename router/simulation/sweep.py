@@ -120,9 +120,7 @@ class SweepResult:
             "title": f"Sweep of {self.base}",
             "varied": [f"{k} = {', '.join(_fmt(v) for v in vs)}" for k, vs in self.vary.items()],
         }
-        meta.update(
-            {k: v for k, v in self.meta.items() if isinstance(v, str | int | float | bool)}
-        )
+        meta.update({k: v for k, v in self.meta.items() if isinstance(v, str | int | float | bool)})
         return SimulationResult(
             scenarios=list(self.results),
             seeds=list(self.seeds),
@@ -334,7 +332,9 @@ def parse_vary(specs: Iterable[str]) -> dict[str, list[Any]]:
 
 def _split_top(text: str) -> list[str]:
     """Split on commas outside brackets, braces and quotes."""
-    parts, depth, quote, cur = [], 0, "", []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth, quote = 0, ""
     for ch in text:
         if quote:
             quote = "" if ch == quote else quote

@@ -8,12 +8,17 @@ shuts it down gracefully (SIGTERM, then SIGKILL after a grace period); ``kill()`
 ``kill -9`` of its whole process group (uvicorn's supervisor and its workers) with no
 warning, to simulate a crash. The server runs in its own session, so nothing it leaves
 behind outlives ``kill()``.
+
+``read_books()`` reads the live state straight from a database (not through the service)
+and ``assert_books_balance()`` checks the reservation model's invariants on it; the
+concurrency, crash and stateful tests all use them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -126,6 +131,11 @@ class Server:
         self._reap_group()
         self._close_log()
 
+    def close(self) -> None:
+        """Stop the server and remove its logs: the end of this object's life."""
+        self.stop()
+        shutil.rmtree(self._log_dir, ignore_errors=True)
+
     def __enter__(self) -> Server:
         return self.start()
 
@@ -135,7 +145,7 @@ class Server:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.close()
 
     # -- clients --------------------------------------------------------------------------
 
@@ -154,10 +164,21 @@ class Server:
         )
 
     def log(self) -> str:
+        """Output of the current (or last) start."""
         try:
             return self._log_path.read_text(errors="replace")
         except OSError:
             return ""
+
+    def logs(self, tail: int = 6000) -> str:
+        """The last ``tail`` characters of every start's output, oldest first: print it
+        before ``close()`` in a fixture, and pytest shows it when a test fails."""
+        parts = []
+        for n in range(1, self.starts + 1):
+            with contextlib.suppress(OSError):
+                text = (self._log_dir / f"server-{n}.log").read_text(errors="replace")
+                parts.append(f"--- server start {n} ---\n{text[-tail:]}")
+        return "\n".join(parts)
 
     # -- internals ------------------------------------------------------------------------
 
@@ -173,6 +194,7 @@ class Server:
             }
         )
         self._close_log()
+        self._log_dir.mkdir(parents=True, exist_ok=True)
         self.starts += 1
         self._log_path = self._log_dir / f"server-{self.starts}.log"
         self._log_file = self._log_path.open("wb")

@@ -5,6 +5,9 @@ SQLite with one worker (its threads share one database file, writers queue on
 READ COMMITTED): in both, concurrent orders never take more units than there are, every
 unit taken is a reservation of an order that was answered 201, and concurrent retries of one
 idempotent request make one order.
+
+One server per back end serves the whole module (starting one takes seconds); each test
+works on skus of its own (:func:`skus`), so the tests do not depend on each other.
 """
 
 from __future__ import annotations
@@ -13,19 +16,24 @@ import asyncio
 import random
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.pg import PgServer
 from tests.service.server import Books, Server, assert_books_balance, read_books
 
-SCARCE = "SCARCE"
-PLENTY = "PLENTY"
-# 5 sellable units of SCARCE in all: 2 + 2 + (2 on hand − 1 safety stock)
+TAGS = ("last", "mixed", "idem", "twice")
+# 5 sellable units of each scarce sku in all: 2 + 2 + (2 on hand − 1 safety stock)
 SCARCE_STOCK = {"W1": (2, 0), "S1": (2, 0), "S2": (2, 1)}
 TOTAL = sum(on_hand - safety for on_hand, safety in SCARCE_STOCK.values())
+
+
+def skus(tag: str) -> tuple[str, str]:
+    """The test's own skus: one scarce (:data:`SCARCE_STOCK`), one plentiful (at W1)."""
+    return f"SCARCE-{tag}", f"PLENTY-{tag}"
+
 
 NETWORK: dict[str, Any] = {
     "nodes": [
@@ -36,7 +44,11 @@ NETWORK: dict[str, Any] = {
         {"id": "S2", "type": "store", "lat": 10.76, "lon": 106.66,
          "handling_cost_per_shipment": 5.0, "handling_cost_per_unit": 1.0},
     ],
-    "skus": [{"id": SCARCE, "weight_kg": 1.0}, {"id": PLENTY, "weight_kg": 0.5}],
+    "skus": [
+        {"id": sku, "weight_kg": 1.0 if sku.startswith("SCARCE") else 0.5}
+        for tag in TAGS
+        for sku in skus(tag)
+    ],
     "rates": [
         {"max_km": 50, "base": 3.0, "per_kg": 0.2, "transit_days": 1},
         {"max_km": None, "base": 9.0, "per_kg": 0.8, "transit_days": 3},
@@ -44,10 +56,11 @@ NETWORK: dict[str, Any] = {
 }  # fmt: skip
 INVENTORY = [
     *(
-        {"node": node, "sku": SCARCE, "on_hand": on_hand, "safety_stock": safety}
+        {"node": node, "sku": skus(tag)[0], "on_hand": on_hand, "safety_stock": safety}
+        for tag in TAGS
         for node, (on_hand, safety) in SCARCE_STOCK.items()
     ),
-    {"node": "W1", "sku": PLENTY, "on_hand": 1000},
+    *({"node": "W1", "sku": skus(tag)[1], "on_hand": 1000} for tag in TAGS),
 ]
 
 
@@ -62,24 +75,32 @@ def order(oid: str, lines: list[tuple[str, int]], **extra: Any) -> dict[str, Any
 
 
 @pytest.fixture(
-    params=[pytest.param(("sqlite", 1), id="sqlite-1w"), pytest.param(("postgres", 2), id="pg-2w")]
+    scope="module",
+    params=[pytest.param(("sqlite", 1), id="sqlite-1w"), pytest.param(("postgres", 2), id="pg-2w")],
 )
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
     """A running server on a fresh database holding :data:`NETWORK` and :data:`INVENTORY`."""
     backend, workers = request.param
+    pg: PgServer | None = None
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'router.db'}"
+        url = f"sqlite:///{tmp_path_factory.mktemp('concurrency') / 'router.db'}"
     else:
-        url = request.getfixturevalue("postgres_url")
+        pg = request.getfixturevalue("postgres_server")
+        url = pg.new_database()
     srv = Server(url, workers=workers)
-    srv.start()
     try:
+        srv.start()
         with srv.client() as client:
             assert client.put("/v1/network", json=NETWORK).status_code == 200
             assert client.put("/v1/inventory", json={"inventory": INVENTORY}).status_code == 200
         yield srv
     finally:
-        srv.stop()
+        print(srv.logs())  # shown by pytest when a test of the module fails
+        srv.close()
+        if pg is not None:
+            pg.drop_database(url)
 
 
 async def burst(
@@ -121,11 +142,14 @@ def inventory(srv: Server, sku: str) -> dict[str, dict[str, Any]]:
         return {row["node"]: row for row in r.json()["inventory"]}
 
 
-def check_against_books(srv: Server, answers: list[dict[str, Any]]) -> Books:
-    """Every 201 answer is stored as answered, with exactly its reservations."""
+def check_against_books(srv: Server, answers: list[dict[str, Any]], prefix: str) -> Books:
+    """The books balance, and the orders whose ids start with ``prefix`` are exactly the
+    answered ones, stored as answered (with exactly their reservations: the books balance)."""
     books = read_books(srv.database_url)
     assert_books_balance(books)
-    assert len(books.orders) == len(answers)
+    assert {oid for oid in books.orders if oid.startswith(prefix)} == {
+        a["plan"]["order_id"] for a in answers
+    }
     for a in answers:
         oid = a["plan"]["order_id"]
         state, doc = books.orders[oid]
@@ -136,8 +160,9 @@ def check_against_books(srv: Server, answers: list[dict[str, Any]]) -> Books:
 
 def test_last_units_are_never_oversold(server: Server) -> None:
     """60 one-unit orders for 5 units, 30 at a time: exactly 5 are reserved, 55 unfilled."""
+    scarce = skus("last")[0]
     n = 60
-    requests = [(order(f"O{i:03d}", [(SCARCE, 1)]), {}) for i in range(n)]
+    requests = [(order(f"last-{i:03d}", [(scarce, 1)]), {}) for i in range(n)]
     responses = asyncio.run(burst(server, requests, concurrency=30))
 
     codes = Counter(r.status_code for r in responses)
@@ -151,19 +176,19 @@ def test_last_units_are_never_oversold(server: Server) -> None:
         assert a["plan"]["unfilled"] == []
     for a in unfilled:
         assert a["state"] == "unfilled" and a["plan"]["status"] == "unfilled"
-        assert a["plan"]["unfilled"] == [{"sku": SCARCE, "qty": 1}]
+        assert a["plan"]["unfilled"] == [{"sku": scarce, "qty": 1}]
         assert a["plan"]["cost"]["total"] == a["plan"]["cost"]["penalty"] > 0
 
-    taken = reserved_by_answers(answers, SCARCE)
+    taken = reserved_by_answers(answers, scarce)
     assert sum(taken.values()) == TOTAL
-    levels = inventory(server, SCARCE)
+    levels = inventory(server, scarce)
     assert set(levels) == set(SCARCE_STOCK)
     for node, (on_hand, safety) in SCARCE_STOCK.items():
         row = levels[node]
         assert (row["on_hand"], row["safety_stock"]) == (on_hand, safety)
         assert row["reserved"] == taken[node] == on_hand - safety
         assert row["atp"] == 0
-    check_against_books(server, answers)
+    check_against_books(server, answers, "last-")
 
     # the server still answers each order as it was answered at the time
     with server.client() as client:
@@ -175,25 +200,25 @@ def test_last_units_are_never_oversold(server: Server) -> None:
 def test_mixed_orders_racing_for_scarce_stock(server: Server) -> None:
     """Orders of 1–3 units, split or not, some with a plentiful second line: however the
     race goes, what is reserved never exceeds what was sellable, and matches the answers."""
+    scarce, plenty = skus("mixed")
     rng = random.Random(7)
     requests = []
     for i in range(48):
-        lines = [(SCARCE, rng.randint(1, 3))]
+        lines = [(scarce, rng.randint(1, 3))]
         if rng.random() < 0.4:
-            lines.append((PLENTY, rng.randint(1, 4)))
-        requests.append((order(f"M{i:03d}", lines, allow_split=rng.random() < 0.5), {}))
+            lines.append((plenty, rng.randint(1, 4)))
+        requests.append((order(f"mixed-{i:03d}", lines, allow_split=rng.random() < 0.5), {}))
     responses = asyncio.run(burst(server, requests, concurrency=24))
 
     codes = Counter(r.status_code for r in responses)
     assert codes == {201: len(requests)}, codes
     answers = [r.json() for r in responses]
-    taken = reserved_by_answers(answers, SCARCE)
-    levels = inventory(server, SCARCE)
+    taken = reserved_by_answers(answers, scarce)
+    levels = inventory(server, scarce)
     for node, (on_hand, safety) in SCARCE_STOCK.items():
         assert levels[node]["reserved"] == taken[node] <= on_hand - safety
         assert levels[node]["atp"] == on_hand - safety - taken[node]
-    plenty = reserved_by_answers(answers, PLENTY)
-    assert inventory(server, PLENTY)["W1"]["reserved"] == plenty["W1"]
+    assert inventory(server, plenty)["W1"]["reserved"] == reserved_by_answers(answers, plenty)["W1"]
     for (body, _), a in zip(requests, answers, strict=True):
         wanted = {ln["sku"]: ln["qty"] for ln in body["lines"]}
         got: Counter[str] = Counter()
@@ -205,15 +230,16 @@ def test_mixed_orders_racing_for_scarce_stock(server: Server) -> None:
         assert dict(got) == wanted, a
         if not body["allow_split"]:
             assert len(a["plan"]["shipments"]) <= 1
-    check_against_books(server, answers)
+    check_against_books(server, answers, "mixed-")
 
 
 def test_concurrent_idempotent_retries_make_one_order(server: Server) -> None:
     """The same Idempotency-Key and body from 10 clients at once: one order, one
     reservation, ten identical answers (nine of them marked as replays)."""
-    body = order("IDEM-1", [(PLENTY, 3), (SCARCE, 1)])
+    scarce, plenty = skus("idem")
+    body = order("idem-1", [(plenty, 3), (scarce, 1)])
     headers = {"Idempotency-Key": "retry-me-7f3a"}
-    before = inventory(server, PLENTY)["W1"]["reserved"]
+    before = inventory(server, plenty)["W1"]["reserved"]
     responses = asyncio.run(burst(server, [(body, headers)] * 10, concurrency=10))
 
     codes = [r.status_code for r in responses]
@@ -224,13 +250,13 @@ def test_concurrent_idempotent_retries_make_one_order(server: Server) -> None:
     assert replays.count("true") == 9 and replays.count(None) == 1, replays
     first = answers[0]
     assert first["state"] == "reserved" and first["plan"]["status"] == "fulfilled"
-    assert inventory(server, PLENTY)["W1"]["reserved"] == before + 3
-    assert sum(row["reserved"] for row in inventory(server, SCARCE).values()) == 1
+    assert inventory(server, plenty)["W1"]["reserved"] == before + 3
+    assert sum(row["reserved"] for row in inventory(server, scarce).values()) == 1
 
-    books = check_against_books(server, [first])
-    assert books.reservations["IDEM-1"] == books.reserved_lines("IDEM-1")
-    assert sum(books.reservations["IDEM-1"].values()) == 4
-    assert books.idempotency == {"retry-me-7f3a": first}
+    books = check_against_books(server, [first], "idem-")
+    assert books.reservations["idem-1"] == books.reserved_lines("idem-1")
+    assert sum(books.reservations["idem-1"].values()) == 4
+    assert books.idempotency["retry-me-7f3a"] == first
 
     # a retry later is the same answer; the same key with another body is refused
     with server.client() as client:
@@ -240,19 +266,20 @@ def test_concurrent_idempotent_retries_make_one_order(server: Server) -> None:
         assert other.status_code == 409
         same_id = client.post("/v1/orders", json=body)
         assert same_id.status_code == 409
-    check_against_books(server, [first])
+    check_against_books(server, [first], "idem-")
 
 
 def test_concurrent_changes_to_one_order_apply_once(server: Server) -> None:
     """The OMS double-sends: 10 cancels of one order, 10 fulfils of one shipment and 10
     rejects of one shipment, each burst at once. Each change applies exactly once."""
+    scarce, plenty = skus("twice")
     with server.client() as client:
         answers = {}
         for oid in ("CAN", "FUL", "REJ"):
-            r = client.post("/v1/orders", json=order(oid, [(PLENTY, 2), (SCARCE, 1)]))
+            r = client.post("/v1/orders", json=order(oid, [(plenty, 2), (scarce, 1)]))
             assert r.status_code == 201 and r.json()["state"] == "reserved", r.text
             answers[oid] = r.json()
-    before = inventory(server, PLENTY)["W1"]
+    before = inventory(server, plenty)["W1"]
 
     async def storm(path: str, body: dict[str, Any] | None) -> list[httpx.Response]:
         gate = asyncio.Event()
@@ -284,13 +311,13 @@ def test_concurrent_changes_to_one_order_apply_once(server: Server) -> None:
 
     books = read_books(server.database_url)
     assert_books_balance(books)
-    after = inventory(server, PLENTY)["W1"]
+    after = inventory(server, plenty)["W1"]
     fulfilled = sum(
         ln["qty"]
         for sh in books.orders["FUL"][1]["plan"]["shipments"]
         if sh["state"] == "fulfilled" and sh["node"] == "W1"
         for ln in sh["lines"]
-        if ln["sku"] == PLENTY
+        if ln["sku"] == plenty
     )
     assert after["on_hand"] == before["on_hand"] - fulfilled
     assert books.orders["CAN"][0] == "cancelled" and not books.reservations.get("CAN")

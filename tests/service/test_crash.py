@@ -224,4 +224,5 @@ def test_kill_9_mid_flight_loses_nothing_acknowledged(
                 state, doc = books.orders[oid]
                 assert (got["state"], got["plan"]) == (state, doc["plan"])
     finally:
-        srv.stop()
+        print(srv.logs())  # shown by pytest when the test fails
+        srv.close()
