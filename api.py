@@ -55,6 +55,7 @@ from models.service import (
 from router.service import Conflict, NotFound, RoutingService, ServiceError, Settings
 from router.service.metrics import LATENCY, REQUESTS, exposition
 from router.service.settings import SCOPES
+from router.service.store import RetryTransaction
 
 log = logging.getLogger("router.api")
 
@@ -118,6 +119,7 @@ _ERROR_TEXT = {
     409: "Clashes with the current state (or with an earlier use of the Idempotency-Key)",
     413: "Request body over the configured size",
     422: "Bad input: each offending field named by its path; nothing was changed",
+    503: "Lost the race for stock too often under load; nothing was changed: retry",
 }
 
 
@@ -189,7 +191,7 @@ orders = APIRouter(prefix="/v1", tags=["orders"], responses=refusals(401, 403))
     dependencies=[Route],
     responses={
         201: {"headers": {"Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}}},
-        **refusals(409, 413, 422),
+        **refusals(409, 413, 422, 503),
     },
 )
 def post_order(
@@ -229,7 +231,9 @@ def fulfil_order(order_id: str, body: NodeRef, svc: Service) -> OrderAnswer:
 
 
 @orders.post(
-    "/orders/{order_id}/reject", dependencies=[Route], responses=refusals(404, 409, 413, 422)
+    "/orders/{order_id}/reject",
+    dependencies=[Route],
+    responses=refusals(404, 409, 413, 422, 503),
 )
 def reject_order(order_id: str, body: NodeRef, svc: Service) -> OrderAnswer:
     """The node cannot pick its shipment: release it and reroute without that node."""
@@ -381,6 +385,14 @@ def _errors(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             _body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
+        )
+
+    @app.exception_handler(RetryTransaction)
+    async def busy(_: Request, exc: RetryTransaction) -> JSONResponse:
+        return JSONResponse(
+            _body("busy", f"lost the race for stock too often ({exc}); retry"),
+            status_code=503,
+            headers={"Retry-After": "1"},
         )
 
     @app.exception_handler(Unauthorized)

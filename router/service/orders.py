@@ -129,9 +129,15 @@ def route_new(conn: Connection, net: Network, order: Order, *, explain: bool) ->
 
 
 def _route(
-    conn: Connection, net: Network, order: Order, exclude: Iterable[str], explain: bool
+    conn: Connection,
+    net: Network,
+    order: Order,
+    exclude: Iterable[str],
+    explain: bool,
+    no_stock: Iterable[str] = (),
 ) -> SingleResult:
-    """The optimal plan for ``order`` on the stock and capacity committed right now."""
+    """The optimal plan for ``order`` on the stock and capacity committed right now;
+    ``no_stock`` nodes may still serve as the pickup point but give none of their stock."""
     data = net.data
     skus = [ln.sku for ln in order.lines]
     col = {s: j for j, s in enumerate(skus)}
@@ -139,6 +145,8 @@ def _route(
     index = data.node_index
     for node, sku, avail in conn.execute(_ATP_OF_SKUS, {"skus": skus}).all():
         atp[index[node], col[sku]] = avail
+    for node in no_stock:
+        atp[index[node], :] = 0
     shipments_left = np.full(data.num_nodes, UNLIMITED, dtype=np.int64)
     units_left = np.full(data.num_nodes, UNLIMITED, dtype=np.int64)
     if net.has_capacities:
@@ -291,8 +299,17 @@ def reject(conn: Connection, net: Network, order_id: str, body: NodeRef) -> Orde
         rest = Order.model_validate(
             {**order.model_dump(mode="json"), "lines": [r.model_dump() for r in remaining]}
         )
+        unusable = [*rejected, *(sh.node for sh in kept)]
+        # a pickup order's own store stays its pickup point even when it rejected (or
+        # already handed over) its own-stock shipment: only its stock is ruled out
+        point = order.pickup_node if order.method == "pickup" else None
         result = _route(
-            conn, net, rest, exclude=[*rejected, *(sh.node for sh in kept)], explain=False
+            conn,
+            net,
+            rest,
+            exclude=[n for n in unusable if n != point],
+            explain=False,
+            no_stock=[n for n in unusable if n == point],
         )
         new_shipments = [
             LiveShipment(**s.model_dump(), state="reserved") for s in result.plan.shipments

@@ -281,3 +281,24 @@ def test_availability_nearest_first(svc: RoutingService) -> None:
     with pytest.raises(BadInput) as err:
         svc.availability("NOPE", 91, 0, -1)
     assert {e.path for e in err.value.errors} == {"sku", "lat", "radius_km"}
+
+
+def test_a_pickup_store_that_rejects_its_own_stock_stays_the_pickup_point(
+    svc: RoutingService,
+) -> None:
+    """S0006 holds one SKU00004: the pickup is served from its shelf. When the shelf turns
+    out empty, the order is rerouted as a transfer to S0006, not given up."""
+    order = {
+        "id": "P1",
+        "method": "pickup",
+        "pickup_node": "S0006",
+        "lines": [{"sku": "SKU00004", "qty": 1}],
+    }
+    a, _ = svc.route(order)
+    assert [sh.node for sh in a.plan.shipments] == ["S0006"]
+    b = svc.reject("P1", {"node": "S0006"})
+    assert b.rejected_nodes == ["S0006"]
+    assert b.plan.status == "fulfilled"
+    assert b.plan.shipments and all(sh.node != "S0006" for sh in b.plan.shipments)
+    assert all(sh.distance_km and sh.distance_km > 0 for sh in b.plan.shipments)  # transfers
+    assert_books_balance(svc)
