@@ -426,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        help="local Dask worker processes, one thread each (default: one per core)",
+        help="local Dask worker processes of one thread each (default: one per core; the "
+        "solvers run 1 thread, so solver threads × workers ≤ cores)",
     )
     p.add_argument("--out", required=True, help="directory for sweep.json, sweep.csv, report.html")
     p.set_defaults(func=cmd_sweep)

@@ -445,7 +445,7 @@ def _distributed(
             progress(0, total, f"connecting to {client}")
         try:
             own = dask = Client(client, timeout="20s")
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:
             raise BadInput([FieldError("scheduler", f"cannot reach {client}: {exc}")]) from None
         meta.update(mode="scheduler", scheduler=client, workers=len(dask.nthreads()))
     else:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import yaml
+from distributed import LocalCluster
 
 from models import BadInput, Order, OrderPlan
 from router.cli import main
@@ -242,15 +243,19 @@ def test_serial_and_distributed_results_are_identical(monkeypatch: pytest.Monkey
     assert serial.meta["mode"] == "serial"
 
     seen.clear()
-    dist = sweep(
-        base,
-        vary,
-        [3, 7],
-        client="local",
-        workers=2,
-        progress=lambda d, t, _: seen.append((d, t)),
-    )
-    assert dist.meta["mode"] == "local cluster" and dist.meta["workers"] == 2
+    # an existing cluster by its scheduler address (`router sweep --scheduler`); the CLI
+    # test below starts its own (client="local")
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        dist = sweep(
+            base,
+            vary,
+            [3, 7],
+            client=cluster.scheduler_address,
+            progress=lambda d, t, _: seen.append((d, t)),
+        )
+    assert dist.meta["mode"] == "scheduler" and dist.meta["workers"] == 2
     assert [d for d, _ in seen if d] == [1, 2, 3, 4] and {t for _, t in seen} == {4}
     _check_same(serial, dist)
     # the runs really differ between points and seeds (the comparison is not vacuous)
