@@ -14,7 +14,7 @@ import random
 import uuid
 from pathlib import Path
 
-from locust import constant_throughput, task
+from locust import HttpUser, constant_throughput, task
 from locust.contrib.fasthttp import FastHttpUser
 
 ORDERS = json.loads(Path(os.environ["ROUTER_BENCH_ORDERS"]).read_text(encoding="utf-8"))
@@ -24,7 +24,7 @@ _counter = itertools.count()
 
 
 class OrderClient(FastHttpUser):
-    wait_time = constant_throughput(1.0)
+    wait_time = constant_throughput(float(os.environ.get("ROUTER_BENCH_USER_RPS", "1")))
 
     @task
     def route(self) -> None:
@@ -36,3 +36,10 @@ class OrderClient(FastHttpUser):
             headers={"Authorization": f"Bearer {KEY}"},
             name="POST /v1/orders",
         )
+
+
+class PlainOrderClient(HttpUser):
+    """The same user on locust's requests-based client, to cross-check the fast client."""
+
+    wait_time = OrderClient.wait_time
+    route = OrderClient.route

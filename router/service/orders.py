@@ -46,12 +46,32 @@ _ORDER = TypeAdapter(Order)
 
 # Statements of the hot path, built once (SQLAlchemy then reuses their compiled form).
 _s, _n = schema.stock.c, schema.nodes.c
-_ATP_OF_SKUS = sa.select(_s.node, _s.sku, atp_expr()).where(
-    _s.sku.in_(sa.bindparam("skus", expanding=True)), atp_expr() > 0
-)
-_CAPACITY_LEFT = sa.select(
-    _n.id, _n.order_capacity, _n.unit_capacity, _n.open_shipments, _n.open_units
-).where(sa.or_(_n.order_capacity.is_not(None), _n.unit_capacity.is_not(None)))
+
+
+def _stock_and_capacity(conn: Connection, skus: list[str]) -> list[tuple[Any, ...]]:
+    """(node, sku, atp, shipments left, units left) wherever one of ``skus`` has atp > 0.
+
+    The hot path's one read, on the raw driver cursor: a node that holds none of the
+    order's skus cannot take part, so its capacity is not needed, and skipping
+    SQLAlchemy's row objects halves the time of this read. Capacities left are null when
+    unlimited.
+    """
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        "SELECT s.node, s.sku, s.on_hand - s.reserved - s.safety_stock,"
+        " n.order_capacity - n.open_shipments, n.unit_capacity - n.open_units"
+        " FROM stock s JOIN nodes n ON n.id = s.node"
+        f" WHERE s.sku IN ({', '.join([mark] * len(skus))})"
+        " AND s.on_hand - s.reserved - s.safety_stock > 0"
+    )
+    cursor = conn.connection.cursor()
+    try:
+        cursor.execute(sql, tuple(skus))
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 _TAKE_CAPACITY = (
     sa.update(schema.nodes)
     .where(
@@ -142,20 +162,18 @@ def _route(
     skus = [ln.sku for ln in order.lines]
     col = {s: j for j, s in enumerate(skus)}
     atp = np.zeros((data.num_nodes, len(skus)), dtype=np.int64)
-    index = data.node_index
-    for node, sku, avail in conn.execute(_ATP_OF_SKUS, {"skus": skus}).all():
-        atp[index[node], col[sku]] = avail
-    for node in no_stock:
-        atp[index[node], :] = 0
     shipments_left = np.full(data.num_nodes, UNLIMITED, dtype=np.int64)
     units_left = np.full(data.num_nodes, UNLIMITED, dtype=np.int64)
-    if net.has_capacities:
-        for node, oc, uc, open_s, open_u in conn.execute(_CAPACITY_LEFT).all():
-            i = index[node]
-            if oc is not None:
-                shipments_left[i] = max(0, oc - open_s)
-            if uc is not None:
-                units_left[i] = max(0, uc - open_u)
+    index = data.node_index
+    for node, sku, avail, ships, units in _stock_and_capacity(conn, skus):
+        i = index[node]
+        atp[i, col[sku]] = avail
+        if ships is not None:
+            shipments_left[i] = max(0, ships)
+        if units is not None:
+            units_left[i] = max(0, units)
+    for node in no_stock:
+        atp[index[node], :] = 0
     return net.router.route(
         order,
         atp,
