@@ -223,17 +223,22 @@ def levels(
     sku: str | None = None,
     pairs: Iterable[tuple[str, str]] | None = None,
 ) -> list[StockLevel]:
+    """Stock levels, optionally of one node, one sku or the listed (node, sku) pairs."""
     s = schema.stock.c
     query = sa.select(s.node, s.sku, s.on_hand, s.reserved, s.safety_stock).order_by(s.node, s.sku)
     if node is not None:
         query = query.where(s.node == node)
     if sku is not None:
         query = query.where(s.sku == sku)
-    if pairs is not None:
-        wanted = list(pairs)
-        if not wanted:
-            return []
-        query = query.where(sa.tuple_(s.node, s.sku).in_(wanted))
+    if pairs is None:
+        rows = list(conn.execute(query))
+    else:
+        wanted = sorted(set(pairs))
+        rows = []
+        for i in range(0, len(wanted), _PAIRS_PER_QUERY):  # drivers cap bound parameters
+            chunk = wanted[i : i + _PAIRS_PER_QUERY]
+            rows += conn.execute(query.where(sa.tuple_(s.node, s.sku).in_(chunk))).all()
+        rows.sort(key=lambda r: (r.node, r.sku))
     return [
         StockLevel(
             node=r.node,
@@ -243,8 +248,11 @@ def levels(
             safety_stock=r.safety_stock,
             atp=max(0, r.on_hand - r.reserved - r.safety_stock),
         )
-        for r in conn.execute(query)
+        for r in rows
     ]
+
+
+_PAIRS_PER_QUERY = 1000
 
 
 def inventory(conn: Connection, node: str | None, sku: str | None) -> Inventory:

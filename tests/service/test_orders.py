@@ -302,3 +302,24 @@ def test_a_pickup_store_that_rejects_its_own_stock_stays_the_pickup_point(
     assert b.plan.shipments and all(sh.node != "S0006" for sh in b.plan.shipments)
     assert all(sh.distance_km and sh.distance_km > 0 for sh in b.plan.shipments)  # transfers
     assert_books_balance(svc)
+
+
+def test_a_large_inventory_loads_on_both_back_ends(svc: RoutingService) -> None:
+    """Thousands of stock records in one request (PostgreSQL caps bound parameters)."""
+    net = svc.get_network()
+    records = [
+        {"node": n.id, "sku": s.id, "on_hand": 7} for n in net.nodes for s in net.skus
+    ] * 1  # 48 pairs; repeated below through many skus
+    big = {"skus": [{"id": f"X{i:05d}"} for i in range(6000)]}
+    svc.put_network(
+        {
+            "nodes": [n.model_dump() for n in net.nodes],
+            "skus": [s.model_dump() for s in net.skus] + big["skus"],
+            "rates": [r.model_dump() for r in net.rates],
+        }
+    )
+    records += [
+        {"node": n.id, "sku": f"X{i:05d}", "on_hand": 1} for n in net.nodes for i in range(6000)
+    ]
+    out = svc.put_inventory({"inventory": records})
+    assert len(out.inventory) == len(records) == 48 + 36_000
