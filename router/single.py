@@ -71,10 +71,25 @@ anything that cannot lead to a plan cheaper than ``UB``.
 6. *Fallback.* Should the programme exceed :data:`WORK_LIMIT` shipment choices (large
    quantities on many lines), the one-order problem goes to :func:`router.optimize`
    (the exact MIP), so the answer is still proven optimal.
+
+Surcharges (inventory-aware routing)
+------------------------------------
+``route(..., unit_surcharge=s)`` adds ``s_nl ≥ 0`` (e.g. the opportunity cost of taking a
+unit of line ``l``'s sku from node ``n``, :mod:`router.inventory.opportunity`) to ``c_nl``
+in the optimization only. Every step above reads the per-unit costs only through ``c_nl``
+(usefulness compares ``c_nl + s_nl`` with ``p_l``, the bound uses the least surcharged
+unit cost, dominance and the programme compare surcharged costs), and none assumes more
+of ``c_nl`` than that it is a constant per (node, line): so the search returns an exact
+optimum of the surcharged objective. The plan itself is priced by the contract (real
+cost). Because the objective is not the contract's, such a result has status
+``feasible`` with the trivial bound 0 (costs are ≥ 0), and ``objective`` holds the
+surcharged optimum; the MIP fallback is then a small MIP of the surcharged objective
+(:func:`_surcharged_mip`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import time
@@ -139,6 +154,7 @@ class SingleResult:
     seconds: float
     explanation: Explanation | None = None
     solver: str = "single"  # "single" (exact search) or "single+mip" (the fallback)
+    objective: float | None = None  # with surcharges: the surcharged optimum (else None)
 
 
 @dataclass(frozen=True, eq=False, slots=True)
@@ -209,6 +225,7 @@ class SingleOrderRouter:
         units_left: IntArray | None = None,
         exclude: Collection[str] = (),
         explain: bool = False,
+        unit_surcharge: FloatArray | None = None,
     ) -> SingleResult:
         """The least-cost plan of ``order``, proven optimal.
 
@@ -216,9 +233,13 @@ class SingleOrderRouter:
         ``shipments_left``/``units_left`` the order and unit capacity left per node
         (None: the network's; :data:`router.data.UNLIMITED` for unlimited); ``exclude``
         names nodes this order may not use on top of its ``excluded_nodes``.
+        ``unit_surcharge[n, l] ≥ 0`` is added to the per-unit cost in the optimization only
+        (see "Surcharges" in the module docstring); the plan stays priced by the contract.
         """
         start = time.perf_counter()
         view = self._view(order, atp, shipments_left, units_left, exclude)
+        if unit_surcharge is not None:
+            return self._route_surcharged(view, unit_surcharge, start, explain)
         try:
             rows = self._solve(view)
         except WorkLimitExceeded:
@@ -232,6 +253,33 @@ class SingleOrderRouter:
             status="optimal",
             seconds=time.perf_counter() - start,
             explanation=explanation,
+        )
+
+    def _route_surcharged(
+        self, view: _View, surcharge: FloatArray, start: float, explain: bool
+    ) -> SingleResult:
+        extra = np.asarray(surcharge, dtype=np.float64)
+        if extra.shape != view.unit.shape:
+            raise ValueError(f"unit_surcharge has shape {extra.shape}, expected {view.unit.shape}")
+        if not np.all(np.isfinite(extra)) or (extra < 0).any():
+            raise ValueError("unit_surcharge must be finite and ≥ 0")
+        sv = dataclasses.replace(view, unit=view.unit + extra)
+        solver = "single"
+        try:
+            rows = self._solve(sv)
+        except WorkLimitExceeded:
+            rows, solver = _surcharged_mip(sv), "single+mip"
+        plan, cost = self._price(view, rows)
+        objective = _objective(sv, rows)
+        return SingleResult(
+            plan=plan,
+            cost=cost,
+            bound=0.0,
+            status="feasible",
+            seconds=time.perf_counter() - start,
+            explanation=self._explain(view, plan, cost) if explain else None,
+            solver=solver,
+            objective=objective,
         )
 
     def one_order_problem(
@@ -816,6 +864,60 @@ def _dominators(
         & (ud[:, None, :] >= usable[None, :, :]).all(axis=2)
     )
     return np.asarray(dominates.sum(axis=0), dtype=np.int64)
+
+
+def _objective(v: _View, rows: list[tuple[int, tuple[int, ...]]]) -> float:
+    """Value of shipments under the view's own costs (F_n, c_nl, penalties)."""
+    short = v.qty.astype(np.float64).copy()
+    total = 0.0
+    for n, x in rows:
+        xa = np.asarray(x, dtype=np.float64)
+        total += float(v.fixed[n]) + float(v.unit[n] @ xa)
+        short -= xa
+    return total + float(v.penalty @ short)
+
+
+def _surcharged_mip(v: _View) -> list[tuple[int, tuple[int, ...]]]:
+    """The one-order MIP of the view's (surcharged) costs, solved exactly by SCIP: the
+    fallback of :meth:`SingleOrderRouter.route` with surcharges (rarely reached)."""
+    from ortools.linear_solver import pywraplp
+
+    solver = pywraplp.Solver.CreateSolver("SCIP")
+    if solver is None:  # pragma: no cover - SCIP ships with OR-Tools
+        raise RuntimeError("SCIP is not available")
+    n_nodes, n_lines = v.usable.shape
+    cand = np.flatnonzero(((v.usable > 0) & (v.unit < v.penalty[None, :])).any(axis=1)).tolist()
+    if not cand:
+        return []
+    y = {n: solver.BoolVar(f"y{n}") for n in cand}
+    x = {
+        (n, ln): solver.IntVar(0, int(v.usable[n, ln]), f"x{n}_{ln}")
+        for n in cand
+        for ln in range(n_lines)
+        if v.usable[n, ln] > 0
+    }
+    for (n, ln), var in x.items():
+        solver.Add(var <= int(v.usable[n, ln]) * y[n])
+    for n in cand:
+        terms = [x[n, ln] for ln in range(n_lines) if (n, ln) in x]
+        solver.Add(sum(terms) <= int(min(v.units_left[n], v.qty.sum())))
+    for ln in range(n_lines):
+        solver.Add(sum(x[n, ln] for n in cand if (n, ln) in x) <= int(v.qty[ln]))
+    if not v.order.allow_split:
+        solver.Add(sum(y.values()) <= 1)
+    obj = sum(float(v.fixed[n]) * y[n] for n in cand)
+    obj += sum((float(v.unit[n, ln]) - float(v.penalty[ln])) * var for (n, ln), var in x.items())
+    solver.Minimize(obj)
+    solver.SetTimeLimit(int(FALLBACK_TIME_LIMIT * 1000))
+    solver.Solve()
+    rows = []
+    for n in cand:
+        take = tuple(
+            int(round(x[n, ln].solution_value())) if (n, ln) in x else 0 for ln in range(n_lines)
+        )
+        if any(take):
+            rows.append((n, take))
+    return rows
 
 
 def _tol(value: float) -> float:
