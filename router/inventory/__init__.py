@@ -1,0 +1,1 @@
+"""Inventory optimization: forecasting, inventory-aware routing, rebalancing, protection."""
