@@ -55,6 +55,7 @@ from models.service import (
 )
 from router.service import Conflict, NotFound, RoutingService, ServiceError, Settings
 from router.service.metrics import LATENCY, REQUESTS, exposition
+from router.service.rebalance import RebalancePlanAnswer, RebalanceRequest
 from router.service.settings import SCOPES
 from router.service.store import RetryTransaction
 
@@ -276,6 +277,17 @@ def post_optimize(
 ) -> Plan:
     """Stateless batch optimization of a whole contract problem; live stock is untouched."""
     return svc.optimize(body)
+
+
+@plans.post("/rebalance/plan", dependencies=[Admin], responses=refusals(413, 422))
+def post_rebalance_plan(
+    svc: Service, body: Annotated[RebalanceRequest | None, Body()] = None
+) -> RebalancePlanAnswer:
+    """Transfers between nodes that lower the expected fulfilment, lost-sales and transfer
+    cost over the horizon, from live available stock and a forecast from the order history
+    (a uniform prior when there is none); each transfer names the demand it protects."""
+    answer: RebalancePlanAnswer = svc.rebalance_plan(body)
+    return answer
 
 
 simulations = APIRouter(prefix="/v1", tags=["simulations"], responses=refusals(401, 403))

@@ -353,6 +353,113 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebalance(args: argparse.Namespace) -> int:
+    """Plan transfers between nodes (see :mod:`router.inventory.rebalance`) and write them.
+
+    From a contract problem: stock is each record's atp and the problem's orders are taken
+    as one day of demand, repeated over the horizon (no orders: a uniform prior, each sku's
+    stock selling over 30 days). From a scenario: its network and initial (scaled) stock,
+    and the forecast of its demand model (see :mod:`router.simulation.rebalancing`).
+    """
+    from router.inventory.rebalance import (
+        RebalanceInput,
+        catchment_forecast,
+        plan_as_dict,
+        plan_rebalance,
+        uniform_prior,
+    )
+
+    if (args.problem is None) == (args.scenario is None):
+        raise BadInput([FieldError("problem", "give exactly one of a problem file and --scenario")])
+    horizon, lane = args.horizon_days, args.lane_capacity
+    if horizon < 1:
+        raise BadInput([FieldError("horizon_days", "must be at least 1")])
+    if lane is not None and lane < 0:
+        raise BadInput([FieldError("lane_capacity", "must be ≥ 0")])
+    if args.lead_days < 0:
+        raise BadInput([FieldError("lead_days", "must be ≥ 0")])
+    lead = min(args.lead_days, horizon)
+    if args.problem is not None:
+        problem = load_problem(args.problem)
+        stock = {
+            (r.node, r.sku): max(0, r.on_hand - r.reserved - r.safety_stock)
+            for r in problem.inventory
+        }
+        if problem.orders:
+            regions, demand = catchment_forecast(problem.nodes, problem.orders, 1.0, horizon, lead)
+        else:
+            regions, demand = uniform_prior(problem.nodes, stock, horizon, lead)
+        inp = RebalanceInput(
+            nodes=problem.nodes,
+            skus=problem.skus,
+            rates=problem.rates,
+            stock=stock,
+            regions=regions,
+            demand=demand,
+            horizon_days=horizon,
+            lead_days=lead,
+            lane_capacity=lane,
+        )
+    else:
+        from router.simulation import load_scenario
+        from router.simulation.network import build_network
+        from router.simulation.rebalancing import build_input
+        from router.simulation.scenario import RebalanceSpec
+        from router.simulation.state import SimState
+
+        sc = load_scenario(args.scenario)
+        net = build_network(sc)
+        st = SimState(sc, net)
+        atp = np.maximum(st.on_hand - st.reserved - st.safety, 0)
+        atp[~st.enabled] = 0
+        base = sc.rebalance.model_dump() if sc.rebalance else {}
+        spec = RebalanceSpec(
+            **{**base, "horizon_days": horizon, "lead_days": lead, "lane_capacity": lane}
+        )
+        inp = build_input(net, sc, spec, st.nodes, st.rates, atp)
+    plan = plan_rebalance(inp)
+    _write(plan_as_dict(plan), args.output)
+    units = sum(t.qty for t in plan.transfers)
+    print(
+        f"{len(plan.transfers)} transfers, {units} units; expected cost "
+        f"{plan.expected_cost_before:,.2f} → {plan.expected_cost_after:,.2f} "
+        f"(saving {plan.expected_saving:,.2f}) over {horizon} days",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_protection(args: argparse.Namespace) -> int:
+    """Store protection trade-off: replay a scenario at several in-store service levels and
+    write curve.json, kpis.json, days.csv and report.html (with the curve)."""
+    from router.inventory.protection import protection_study
+    from router.simulation import load_scenario
+    from router.simulation.report import write_outputs
+
+    try:
+        levels = [float(x) for x in args.levels.split(",") if x.strip()]
+    except ValueError:
+        raise BadInput([FieldError("levels", f"not a list of numbers: {args.levels!r}")]) from None
+    bad = [x for x in levels if not 0.0 <= x <= 1.0]
+    if not levels or bad or len(set(levels)) != len(levels):
+        raise BadInput([FieldError("levels", "give distinct service levels in [0, 1]")])
+    base = load_scenario(args.scenario)
+    seeds = list(range(args.seeds)) if args.seeds is not None else None
+    result = protection_study(base, levels, seeds)
+    out = Path(args.out)
+    paths = write_outputs(result, out)
+    curve = out / "curve.json"
+    curve.write_text(json.dumps(result.meta["protection_curve"], indent=1) + "\n")
+    for p in result.meta["protection_curve"]:
+        print(
+            f"level {p['service_level']:g}: cost/order {p['cost_per_order']:.3f}, "
+            f"walk-in lost {p['lost_units_walkin']:.1f}, online lost {p['lost_units_online']:.1f}"
+        )
+    for kind, path in {**paths, "curve": curve}.items():
+        print(f"{kind}: {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="router", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -431,6 +538,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", required=True, help="directory for sweep.json, sweep.csv, report.html")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("rebalance", help="plan stock transfers between nodes (min-cost flow)")
+    p.add_argument("problem", nargs="?", help="problem JSON (contract form), or - for stdin")
+    p.add_argument("--scenario", help="a scenario YAML instead: its network, stock and demand")
+    p.add_argument("--horizon-days", type=int, default=7, metavar="D")
+    p.add_argument("--lead-days", type=int, default=1, metavar="D", help="transfer lead time")
+    p.add_argument("--lane-capacity", type=int, metavar="N", help="units per lane (all skus)")
+    p.add_argument("-o", "--output", help="plan JSON to write (default: stdout)")
+    p.set_defaults(func=cmd_rebalance)
+
+    p = sub.add_parser("protection", help="store protection levels: the trade-off curve")
+    p.add_argument("scenario", help="the base scenario YAML")
+    p.add_argument("--levels", default="0,0.5,0.8,0.9,0.95,0.99", help="service levels")
+    p.add_argument("--seeds", type=int, help="run seeds 0..K-1 (default: the scenario's)")
+    p.add_argument("--out", required=True, help="directory for curve.json and report.html")
+    p.set_defaults(func=cmd_protection)
 
     p = sub.add_parser("load", help="load a problem file's network and stock into the store")
     p.add_argument("problem", help="problem JSON (contract form), or - for stdin")

@@ -885,7 +885,7 @@ def _surcharged_mip(v: _View) -> list[tuple[int, tuple[int, ...]]]:
     solver = pywraplp.Solver.CreateSolver("SCIP")
     if solver is None:  # pragma: no cover - SCIP ships with OR-Tools
         raise RuntimeError("SCIP is not available")
-    n_nodes, n_lines = v.usable.shape
+    n_lines = v.usable.shape[1]
     cand = np.flatnonzero(((v.usable > 0) & (v.unit < v.penalty[None, :])).any(axis=1)).tolist()
     if not cand:
         return []
@@ -913,7 +913,7 @@ def _surcharged_mip(v: _View) -> list[tuple[int, tuple[int, ...]]]:
     rows = []
     for n in cand:
         take = tuple(
-            int(round(x[n, ln].solution_value())) if (n, ln) in x else 0 for ln in range(n_lines)
+            round(x[n, ln].solution_value()) if (n, ln) in x else 0 for ln in range(n_lines)
         )
         if any(take):
             rows.append((n, take))

@@ -36,6 +36,7 @@ from router.result import SolveParams
 from router.service import inventory, orders, schema
 from router.service.errors import Conflict
 from router.service.network import NetworkCache
+from router.service.opportunity import OpportunityCache
 from router.service.settings import Settings
 from router.service.simulations import SimulationJobs
 from router.service.store import Store
@@ -72,6 +73,13 @@ class RoutingService:
         self.store.migrate()
         self.networks = NetworkCache()
         self.simulations = SimulationJobs(workers=1)
+        st = self.settings
+        self.opportunity = (
+            OpportunityCache(st.opportunity_recompute_s, st.opportunity_horizon_days,
+                             st.forecast_cell_deg)
+            if st.routing_policy == "inventory_aware"
+            else None
+        )  # fmt: skip
 
     def close(self) -> None:
         self.simulations.close()
@@ -154,7 +162,9 @@ class RoutingService:
                 )
             net = self.networks.get(conn)
             order = orders.parse_order(body, net)
-            answer = orders.route_new(conn, net, order, explain=explain)
+            answer = orders.route_new(
+                conn, net, order, explain=explain, opportunity=self.opportunity
+            )
             if idempotency_key:
                 i = schema.idempotency.c
                 conn.execute(
@@ -194,6 +204,14 @@ class RoutingService:
         problem = body if isinstance(body, Problem) else parse_problem(body)
         limit = min(problem.options.time_limit_s, MAX_OPTIMIZE_SECONDS)
         return optimize(problem, SolveParams(time_limit=limit)).plan
+
+    def rebalance_plan(self, body: Any = None) -> Any:
+        """A rebalancing plan over live stock; see :mod:`router.service.rebalance`."""
+        from router.service import rebalance
+
+        req = parse(rebalance.RebalanceRequest, body if body is not None else {})
+        with self.store.read() as conn:
+            return rebalance.plan(conn, self.networks.get(conn), req)
 
     # simulations (background jobs, in this process's memory) --------------------------
 

@@ -39,6 +39,7 @@ from router.service.errors import Conflict, NotFound
 from router.service.inventory import atp_expr, log_stock_event
 from router.service.metrics import record_decision
 from router.service.network import Network
+from router.service.opportunity import OpportunityCache
 from router.service.store import RetryTransaction
 from router.single import SingleResult
 
@@ -117,11 +118,19 @@ def _strip(path: str) -> str:
 # -- routing ------------------------------------------------------------------------
 
 
-def route_new(conn: Connection, net: Network, order: Order, *, explain: bool) -> OrderAnswer:
-    """Route a new order against live stock and reserve what the plan takes."""
+def route_new(
+    conn: Connection,
+    net: Network,
+    order: Order,
+    *,
+    explain: bool,
+    opportunity: OpportunityCache | None = None,
+) -> OrderAnswer:
+    """Route a new order against live stock and reserve what the plan takes (with
+    ``opportunity``: inventory-aware, see :mod:`router.service.opportunity`)."""
     if conn.execute(sa.select(schema.orders.c.id).where(schema.orders.c.id == order.id)).first():
         raise Conflict(f"order {order.id!r} exists already")
-    result = _route(conn, net, order, exclude=(), explain=explain)
+    result = _route(conn, net, order, exclude=(), explain=explain, opportunity=opportunity)
     shipments = [LiveShipment(**s.model_dump(), state="reserved") for s in result.plan.shipments]
     plan = LivePlan(
         order_id=order.id,
@@ -155,6 +164,7 @@ def _route(
     exclude: Iterable[str],
     explain: bool,
     no_stock: Iterable[str] = (),
+    opportunity: OpportunityCache | None = None,
 ) -> SingleResult:
     """The optimal plan for ``order`` on the stock and capacity committed right now;
     ``no_stock`` nodes may still serve as the pickup point but give none of their stock."""
@@ -174,6 +184,7 @@ def _route(
             units_left[i] = max(0, units)
     for node in no_stock:
         atp[index[node], :] = 0
+    surcharge = None if opportunity is None else opportunity.surcharge(conn, net, skus)
     return net.router.route(
         order,
         atp,
@@ -181,6 +192,7 @@ def _route(
         units_left=units_left,
         exclude=tuple(exclude),
         explain=explain,
+        unit_surcharge=surcharge,
     )
 
 

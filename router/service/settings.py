@@ -25,6 +25,19 @@ class Settings(BaseSettings):
     route_attempts: int = Field(default=8, ge=1)
     """Tries of one routing transaction that lost a race for stock (PostgreSQL)."""
     pool_size: int = Field(default=10, ge=1)
+    routing_policy: str = "myopic"
+    """``myopic`` (each order at least contract cost) or ``inventory_aware`` (plus the
+    opportunity cost of the stock it takes, see :mod:`router.service.opportunity`)."""
+    opportunity_recompute_s: float = Field(default=3600.0, ge=0)
+    opportunity_horizon_days: float = Field(default=7.0, gt=0)
+    forecast_cell_deg: float = Field(default=1.0, gt=0)
+
+    @field_validator("routing_policy")
+    @classmethod
+    def _policy_known(cls, value: str) -> str:
+        if value not in ("myopic", "inventory_aware"):
+            raise ValueError("routing_policy: use myopic or inventory_aware")
+        return value
 
     @field_validator("api_keys")
     @classmethod

@@ -80,6 +80,8 @@ COUNTERS = (
     "rejections",
     "reroutes",
     "stale_plans",
+    "transfer_units",
+    "transfer_cost",
 )
 """What the replay counts per day; every KPI is computed from these."""
 
@@ -124,6 +126,8 @@ def kpis_from(c: dict[str, float], utilization: float) -> dict[str, float]:
         "node_utilization": utilization,
         "hindsight_cost": math.nan,
         "hindsight_gap": math.nan,
+        "transfer_units": c["transfer_units"],
+        "transfer_cost": c["transfer_cost"],
     }
 
 
@@ -152,6 +156,10 @@ class Replay:
         self.receipts = receipt_plan(net, scenario)
         self.targets = store_targets(net, scenario)
         self.store_days = set(receipt_days(scenario.replenishment.store, self.days))
+        rb = scenario.rebalance
+        self.rebalance_days = (
+            set(range(rb.start_day, self.days, rb.every_days)) if rb is not None else set()
+        )
         self.day = 0
         self.seconds = 0.0
         self.returned_units = 0
@@ -167,6 +175,9 @@ class Replay:
             self.day = day
             st = self.state
             st.start_day(day)
+            prot = self.sc.protection
+            if prot is not None and day == prot.day:
+                self._protect(prot.service_level, prot.cover_days)
             for ch in changes[day]:
                 st.apply(ch)
             self._morning_stock(day)
@@ -193,6 +204,39 @@ class Replay:
         spec = self.sc.replenishment.store
         if spec is not None and day in self.store_days:
             self._replenish_stores(day, spec.lead_days)
+        if day in self.rebalance_days:
+            self._rebalance(day)
+
+    def _protect(self, service_level: float, cover_days: float) -> None:
+        """Store protection levels (see :mod:`router.inventory.protection`)."""
+        from router.inventory.protection import protection_level, walkin_rates
+
+        rates = walkin_rates(self.net, self.sc.demand.walkins_per_store) * cover_days
+        level = protection_level(rates, service_level)
+        st = self.state
+        st.safety[st.is_store] = level[st.is_store]
+
+    def _rebalance(self, day: int) -> None:
+        """Plan transfers from today's available stock; they leave now, arrive later."""
+        from router.simulation.rebalancing import plan_transfers
+
+        spec = self.sc.rebalance
+        assert spec is not None
+        st = self.state
+        atp = np.maximum(st.on_hand - st.reserved - st.safety, 0)
+        atp[~st.enabled] = 0
+        moves = plan_transfers(self.net, self.sc, spec, st.nodes, st.rates, atp)
+        c = self.count
+        for t in moves:
+            st.take(t.src, t.sku, t.qty)
+            qty = np.zeros(st.on_hand.shape[1], dtype=np.int64)
+            qty[t.sku] = t.qty
+            if spec.lead_days == 0:
+                st.receive(t.dst, np.array([t.sku]), np.array([t.qty]))
+            else:
+                self.transfers[day + spec.lead_days].append((np.array([t.dst]), qty))
+            c["transfer_units"][day] += t.qty
+            c["transfer_cost"][day] += t.cost
 
     def _replenish_stores(self, day: int, lead: int) -> None:
         """Each store orders up to its target; nearest warehouses with atp send the units."""

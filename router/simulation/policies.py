@@ -264,3 +264,6 @@ class BatchPolicy:
 register("myopic")(MyopicPolicy)
 register("rule_based")(RuleBasedPolicy)
 register("batch")(BatchPolicy)
+
+# Policies defined elsewhere register themselves on import (issue 5's inventory_aware).
+import router.inventory.policy  # noqa: E402, F401

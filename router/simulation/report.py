@@ -98,6 +98,8 @@ _KPI: dict[str, _Kpi] = {
     "node_utilization": _Kpi("Node utilization", "share", 0, "mean over capped nodes"),
     "hindsight_cost": _Kpi("Hindsight bound", "money", 0, "perfect-information total cost"),
     "hindsight_gap": _Kpi("Gap to hindsight bound", "share", -1, "(cost − bound) / cost"),
+    "transfer_units": _Kpi("Units transferred", "count", 0, "rebalancing transfers dispatched"),
+    "transfer_cost": _Kpi("Transfer cost", "money", -1, "rebalancing; not in total cost"),
 }
 
 KPI_DIRECTION: dict[str, int] = {k: v.direction for k, v in _KPI.items()}
@@ -124,6 +126,7 @@ _GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Channel mix", ("ship_from_store_share", "pickup_share", "walkin_units")),
     ("Store operations", ("rejections", "reroutes", "node_utilization")),
     ("Optimality", ("hindsight_cost", "hindsight_gap")),
+    ("Rebalancing", ("transfer_units", "transfer_cost")),
 )
 
 _HEADLINE: tuple[str, ...] = (
@@ -1083,6 +1086,7 @@ def render_html(result: SimulationResult) -> str:
         _findings(result, colours),
         _kpi_table(result, colours),
         _hindsight(result, colours),
+        _protection_curve(result),
         '<section id="cost-per-day"><h2>Cost per day</h2>'
         '<p class="lead">Mean across seeds; the shaded band is the 95% confidence interval '
         f"of the daily mean.</p>{_cost_chart(result, colours)}</section>",
@@ -1098,6 +1102,65 @@ def render_html(result: SimulationResult) -> str:
         f"</main><script>{_SCRIPT}</script></body></html>",
     ]
     return "\n".join(p for p in parts if p)
+
+
+def _protection_curve(result: SimulationResult) -> str:
+    """The store-protection trade-off (``meta["protection_curve"]``, from
+    :func:`router.inventory.protection.protection_study`), or nothing."""
+    points = result.meta.get("protection_curve")
+    if not isinstance(points, list) or not points:
+        return ""
+    import matplotlib
+    from matplotlib.figure import Figure
+
+    currency = _currency(result)
+    pts = [p for p in points if isinstance(p, dict)]
+    xs = [float(p.get("lost_units_walkin", math.nan)) for p in pts]
+    ys = [float(p.get("cost_per_order", math.nan)) for p in pts]
+    with matplotlib.rc_context(_rc()):
+        fig = Figure(figsize=(8.5, 4.2), layout="constrained")
+        ax = fig.subplots()
+        for p, x, y in zip(pts, xs, ys, strict=True):
+            lo, hi = _num(p.get("cost_per_order_low")), _num(p.get("cost_per_order_high"))
+            xlo, xhi = _num(p.get("lost_units_walkin_low")), _num(p.get("lost_units_walkin_high"))
+            if lo is not None and hi is not None:
+                ax.plot([x, x], [lo, hi], color="#93c5fd", linewidth=1.5)
+            if xlo is not None and xhi is not None:
+                ax.plot([xlo, xhi], [y, y], color="#93c5fd", linewidth=1.5)
+            ax.annotate(
+                f"{float(p.get('service_level', 0.0)):g}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(5, 5),
+                fontsize=9,
+            )
+        ax.plot(xs, ys, color=_PALETTE[0], marker="o", linewidth=2)
+        ax.set_xlabel("Walk-in lost units over the horizon (mean across seeds)")
+        ax.set_ylabel(_mpl_text(_label("cost_per_order", currency)))
+        ax.set_title("Online cost vs walk-in lost sales, by in-store service level", loc="left")
+        ax.grid(True)
+        img = _svg_img(fig, "Protection trade-off: online cost per order vs walk-in lost units")
+    rows = "".join(
+        "<tr>"
+        f"<td>{_e(_fmt(_num(p.get('service_level')), 'ratio'))}</td>"
+        f"<td>{_e(_fmt(_num(p.get('protected_units')), 'count'))}</td>"
+        f"<td>{_e(_fmt(_num(p.get('cost_per_order')), 'money'))}</td>"
+        f"<td>{_e(_fmt(_num(p.get('lost_units_walkin')), 'count'))}</td>"
+        f"<td>{_e(_fmt(_num(p.get('lost_units_online')), 'count'))}</td>"
+        "</tr>"
+        for p in pts
+    )
+    table = (
+        "<table><thead><tr><th>Service level</th><th>Units protected</th>"
+        "<th>Cost per order</th><th>Walk-in lost units</th><th>Online lost units</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
+    return (
+        '<section id="protection"><h2>Store protection trade-off</h2>'
+        '<p class="lead">Each point is one in-store service level: every store holds back the '
+        "Poisson quantile of its walk-in demand per sku from online orders. Bars are 95% "
+        f"confidence intervals across seeds.</p>{img}{table}</section>"
+    )
 
 
 # --------------------------------------------------------------------------- entry points

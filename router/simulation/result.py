@@ -33,11 +33,15 @@ KPI_NAMES: tuple[str, ...] = (
     "node_utilization",
     "hindsight_cost",
     "hindsight_gap",
+    "transfer_units",
+    "transfer_cost",
 )
 """Every KPI a run reports, in report order. ``*_cost`` and ``cost_per_order`` are in the
 rate card's currency; shares and rates are fractions in [0, 1]; ``hindsight_gap`` is
 ``(total_cost − hindsight_cost) / total_cost`` (the hindsight cost is a proven lower
-bound on what any policy could achieve on the same draws)."""
+bound on what any policy could achieve on the same draws). ``transfer_units`` and
+``transfer_cost`` are the rebalancing transfers dispatched (scenario ``rebalance``); their
+cost is not part of ``total_cost`` (which stays the online orders' cost)."""
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ Schema (all sections optional except ``network``)::
       - {day: 2, node: S0001, order_capacity: 10}
       - {day: 1, rates: [{max_km: 300, base: 5, per_kg: 0.5, transit_days: 1}, ...]}
       - {day: 0, safety_stock: 2, scope: stores}   # or node: S0003
+    rebalance: {every_days: 7, lane_capacity: 50, lead_days: 1}  # transfer plans, see below
+    protection: {service_level: 0.9, cover_days: 1}  # store safety stock for walk-ins
 """
 
 from __future__ import annotations
@@ -230,6 +232,35 @@ class HindsightSpec(_Spec):
     max_orders: NonNegInt = 60_000  # above this, the cheaper decoupled bound
 
 
+class RebalanceSpec(_Spec):
+    """Every ``every_days`` (from ``start_day``, in the morning after receipts) plan
+    transfers between nodes with :func:`router.inventory.rebalance.plan_rebalance` over the
+    next ``horizon_days`` (default ``every_days + lead_days``) of the scenario's expected
+    demand (online by node catchment, plus walk-ins and pickups at each store); units leave
+    the source's available stock at once and arrive ``lead_days`` later. Capacities are units
+    per (from, to) lane and per node outbound, all skus together, per plan."""
+
+    every_days: PosInt = 7
+    start_day: NonNegInt = 0
+    lead_days: NonNegInt = 1
+    horizon_days: PosInt | None = None
+    lane_capacity: NonNegInt | None = None
+    outbound_capacity: NonNegInt | None = None
+    consolidation_units: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 20.0
+    units_per_shipment: Annotated[float, Field(ge=1.0, allow_inf_nan=False)] = 1.5
+    walkins: bool = True  # protect walk-in (and pickup) demand at stores too
+
+
+class ProtectionSpec(_Spec):
+    """From ``day`` on, every store holds back, per sku it carries, the smallest ``s`` with
+    Poisson(walk-in rate × ``cover_days``) CDF(s) ≥ ``service_level`` as safety stock (see
+    :mod:`router.inventory.protection`); a later safety-stock change overrides it."""
+
+    service_level: Share = 0.9
+    cover_days: Annotated[float, Field(gt=0.0, allow_inf_nan=False)] = 1.0
+    day: NonNegInt = 0
+
+
 class Change(_Spec):
     """Something that changes from the start of ``day`` on.
 
@@ -295,6 +326,8 @@ class Scenario(_Spec):
     policy: PolicySpec = Field(default_factory=PolicySpec)
     hindsight: HindsightSpec = Field(default_factory=HindsightSpec)
     changes: list[Change] = Field(default_factory=list)
+    rebalance: RebalanceSpec | None = None
+    protection: ProtectionSpec | None = None
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 

@@ -84,9 +84,16 @@ def raw_atp(books: Books) -> Raw:
     return {pair: h - r - s for pair, (h, r, s) in books.stock.items()}
 
 
-def one_order_problem(books: Books, order: dict[str, Any], released: Iterable[Any] = ()) -> Problem:
+def one_order_problem(
+    books: Books,
+    order: dict[str, Any],
+    released: Iterable[Any] = (),
+    no_stock: Iterable[str] = (),
+) -> Problem:
     """The contract problem of ``order`` alone on the stock and capacity left in ``books``,
-    as if the reserved shipments in ``released`` (being rerouted) were given back first."""
+    as if the reserved shipments in ``released`` (being rerouted) were given back first;
+    ``no_stock`` nodes give none of their stock (a pickup point that rejected)."""
+    empty = set(no_stock)
     give_back: Counter[tuple[str, str]] = Counter()
     open_work = {node: (s, u) for node, (_, _, s, u) in books.nodes.items()}
     for sh in released:
@@ -109,6 +116,8 @@ def one_order_problem(books: Books, order: dict[str, Any], released: Iterable[An
         StockRecord(
             node=n, sku=k, on_hand=h, reserved=max(0, r - give_back[(n, k)]), safety_stock=ss
         )
+        if n not in empty
+        else StockRecord(node=n, sku=k, on_hand=0)
         for (n, k), (h, r, ss) in books.stock.items()
     ]
     return Problem.model_validate(
@@ -401,11 +410,14 @@ class ReservationMachine(RuleBasedStateMachine):
             if ln["qty"] > shipped[ln["sku"]]
         ]
         if rest and (order["allow_split"] or not kept):
-            excluded = sorted(
-                {*order["excluded_nodes"], *answer["rejected_nodes"], *(s["node"] for s in kept)}
-            )
+            unusable = {*answer["rejected_nodes"], *(s["node"] for s in kept)}
+            # the service keeps a pickup order's own store as its pickup point after it
+            # rejected: only that store's stock is ruled out
+            point = order["pickup_node"] if order["method"] == "pickup" else None
+            excluded = sorted({*order["excluded_nodes"], *(unusable - {point})})
             rest_order = {**order, "lines": rest, "excluded_nodes": excluded}
-            problem = one_order_problem(books, rest_order, released=held)
+            no_stock = [point] if point in unusable else []
+            problem = one_order_problem(books, rest_order, released=held, no_stock=no_stock)
             assert_feasible_priced_optimal(problem, new, plan["unfilled"])
             event(f"reject: rerouted to {len(new)} shipment(s)")
         else:

@@ -1,0 +1,173 @@
+"""The simulator policy ``inventory_aware``: myopic routing plus opportunity costs.
+
+Each order is routed exactly (:class:`router.single.SingleOrderRouter`) by shipping +
+handling + the opportunity cost of every unit it takes (:mod:`router.inventory.opportunity`),
+so the last units of a node that the coming days' nearby demand needs go to a customer
+only when the saving pays for what they protect. The plan itself is the contract's (real
+cost).
+
+The LP is solved on the expected demand of the scenario's own demand model
+(:func:`router.inventory.forecast.from_demand_model`: the generator knows its rates) over
+the next ``horizon_days`` (capped at the days left), with today's available-to-promise
+plus the warehouse receipts due in that window. It is recomputed every
+``recompute_hours`` of simulated time, and sooner when the available stock moved by more
+than ``stock_change`` (a share, L1 over every (node, sku)) since the last solve; that is
+checked at most every ``check_minutes``.
+
+Knobs under ``policy.params``:
+``horizon_days`` (7), ``recompute_hours`` (24), ``stock_change`` (0.2), ``check_minutes``
+(60), ``cell_deg`` (1.0: region grid), ``nearest`` (10: arcs per region),
+``units_per_parcel`` (null: the demand model's mean units per order), ``weight`` (1.0:
+multiplies the opportunity costs), ``serve_first`` (true: the surcharge of a unit is
+capped below its margin ``penalty − unit cost``, so stock is never withheld from a
+customer who can be served now for an expected future one: the LP's demand is only an
+expectation, and with scarce stock every unit sells anyway).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models import Order, OrderPlan
+from router.data import FloatArray, IntArray
+from router.inventory.forecast import DemandForecast, from_demand_model, mean_units_per_order
+from router.inventory.opportunity import DEFAULT_NEAREST, OpportunityCosts, opportunity_costs
+from router.simulation.flows import receipt_plan
+from router.simulation.policies import _Left, _PerNetwork, register
+from router.simulation.scenario import PolicySpec
+from router.simulation.state import StateView
+
+_KNOBS = {
+    "horizon_days",
+    "recompute_hours",
+    "stock_change",
+    "check_minutes",
+    "cell_deg",
+    "nearest",
+    "units_per_parcel",
+    "weight",
+    "serve_first",
+}
+SERVE_FIRST = 0.999
+"""With ``serve_first``, a unit's surcharge stays below this share of its margin
+(penalty − unit cost), so the opportunity cost picks between nodes but never turns a
+unit that could be shipped now into a lost sale."""
+
+
+class InventoryAwarePolicy(_PerNetwork):
+    """Dual-value routing (Acimovic & Graves, 2015); see the module docstring."""
+
+    name = "inventory_aware"
+
+    def __init__(self, spec: PolicySpec) -> None:
+        super().__init__()
+        p = dict(spec.params)
+        unknown = set(p) - _KNOBS
+        if unknown:
+            raise ValueError(f"inventory_aware: unknown params {sorted(unknown)}")
+        self.wave_minutes = spec.wave_minutes or 0
+        self.horizon_days = float(p.get("horizon_days", 7.0))
+        self.recompute_minutes = float(p.get("recompute_hours", 24.0)) * 60.0
+        self.stock_change = float(p.get("stock_change", 0.2))
+        self.check_minutes = float(p.get("check_minutes", 60.0))
+        self.cell_deg = float(p.get("cell_deg", 1.0))
+        self.nearest = int(p.get("nearest", DEFAULT_NEAREST))
+        upp = p.get("units_per_parcel")
+        self.units_per_parcel: float | None = None if upp is None else float(upp)
+        self.weight = float(p.get("weight", 1.0))
+        self.serve_first = bool(p.get("serve_first", True))
+        self.costs: OpportunityCosts | None = None
+        self.solves = 0
+        self._forecast: DemandForecast | None = None
+        self._receipts: dict[int, IntArray] | None = None
+        self._solved_at = -np.inf
+        self._checked_at = -np.inf
+        self._solved_stock: IntArray | None = None
+        self._cost_version = -1
+
+    # ----------------------------------------------------------------- the LP
+
+    def _now(self, view: StateView) -> float:
+        return view.day * 1440.0 + view.minute
+
+    def _all_atp(self, view: StateView) -> IntArray:
+        return view.atp(np.arange(len(view.network.sku_ids), dtype=np.int64))
+
+    def _stale(self, view: StateView) -> bool:
+        now = self._now(view)
+        if (
+            self.costs is None
+            or view.version != self._cost_version
+            or now - self._solved_at >= self.recompute_minutes
+        ):
+            return True
+        if self.stock_change <= 0 or now - self._checked_at < self.check_minutes:
+            return False
+        self._checked_at = now
+        assert self._solved_stock is not None
+        atp = self._all_atp(view)
+        moved = float(np.abs(atp - self._solved_stock).sum())
+        return moved > self.stock_change * max(float(self._solved_stock.sum()), 1.0)
+
+    def _solve(self, view: StateView) -> None:
+        scenario = getattr(view, "scenario", None)
+        net = getattr(view, "net", None)
+        if scenario is None or net is None:
+            raise RuntimeError("inventory_aware needs the simulator's state (scenario, net)")
+        if self._forecast is None:
+            self._forecast = from_demand_model(net, scenario.demand, self.cell_deg)
+            self._receipts = receipt_plan(net, scenario)
+            if self.units_per_parcel is None:
+                self.units_per_parcel = mean_units_per_order(scenario.demand)
+        assert self._receipts is not None and self.units_per_parcel is not None
+        day = view.day
+        horizon = min(self.horizon_days, scenario.days - day - view.minute / 1440.0)
+        horizon = max(horizon, 1e-3)
+        atp = self._all_atp(view)
+        stock = atp.copy()
+        for d, qty in self._receipts.items():
+            if day < d < day + horizon:
+                stock += qty
+        self.costs = opportunity_costs(
+            view.network, stock, self._forecast, horizon, self.units_per_parcel, self.nearest
+        )
+        self.solves += 1
+        now = self._now(view)
+        self._solved_at = self._checked_at = now
+        self._solved_stock = atp
+        self._cost_version = view.version
+
+    def surcharge(self, skus: IntArray) -> FloatArray:
+        assert self.costs is not None
+        return np.asarray(self.costs.cost[:, skus] * self.weight, dtype=np.float64)
+
+    # ----------------------------------------------------------------- routing
+
+    def route(self, orders: list[Order], view: StateView) -> list[OrderPlan]:
+        router = self.router(view)
+        if self._stale(view):
+            self._solve(view)
+        out = []
+        left = _Left(view, router)
+        for order in orders:
+            skus = self.skus(order)
+            atp = left.atp(skus)
+            extra = self.surcharge(skus)
+            if self.serve_first:
+                unit = router._view(order, atp, left.ships, left.units, ()).unit
+                pen = router.network.sku_penalty[skus]
+                extra = np.minimum(extra, np.maximum(pen[None, :] - unit, 0.0) * SERVE_FIRST)
+            res = router.route(order, atp, left.ships, left.units, unit_surcharge=extra)
+            out.append(res.plan)
+            if len(orders) > 1:
+                left.consume(res.plan)
+        return out
+
+
+def make(spec: PolicySpec) -> InventoryAwarePolicy:
+    return InventoryAwarePolicy(spec)
+
+
+register("inventory_aware")(make)
+
+__all__ = ["InventoryAwarePolicy", "make"]

@@ -1,0 +1,129 @@
+"""Store protection levels: safety stock held back from online orders for walk-in customers.
+
+A store's walk-in sales of a sku over the protected period are Poisson with mean
+``rate × cover_days`` (``rate`` per day from the scenario's demand model or from sales
+history). The recommended protection level is the smallest ``s`` with
+``P(Poisson(mean) ≤ s) ≥ service_level``, i.e. ``scipy.stats.poisson.ppf(service_level,
+mean)``: with ``s`` units held back, the walk-ins of the period find the shelf stocked with
+probability at least ``service_level`` (as long as the store had ``s`` to hold). A level of
+0 (or a zero rate) protects nothing. Online orders then see ``atp = on_hand − reserved −
+s``; walk-ins still buy any unreserved unit.
+
+:func:`tradeoff_curve` replays a scenario at several service levels (same seeds, common
+random numbers) and returns online cost per order against walk-in lost sales, the curve
+the report draws (``SimulationResult.meta["protection_curve"]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from scipy import stats
+
+if TYPE_CHECKING:
+    from router.simulation.scenario import Scenario
+
+
+def protection_level(rate: float | np.ndarray, service_level: float) -> np.ndarray:
+    """Smallest ``s`` with Poisson(``rate``) CDF(s) ≥ ``service_level`` (elementwise, ≥ 0)."""
+    if not 0.0 <= service_level <= 1.0:
+        raise ValueError(f"service level must be in [0, 1], got {service_level}")
+    mu = np.maximum(np.asarray(rate, dtype=np.float64), 0.0)
+    if service_level <= 0.0:
+        return np.zeros(mu.shape, dtype=np.int64)
+    level = min(service_level, 1.0 - 1e-12)  # ppf(1) is infinite
+    s = stats.poisson.ppf(level, np.where(mu > 0, mu, 1.0))
+    return np.where(mu > 0, np.maximum(s, 0), 0).astype(np.int64)
+
+
+def walkin_rates(net: Any, walkins_per_store: float) -> np.ndarray:
+    """Expected walk-in units per day per (node, sku) of a simulator network: each store's
+    Poisson customers spread over the skus it carries by popularity (as the simulator draws
+    them)."""
+    from router.simulation.demand import assortment
+
+    rates = np.zeros(net.on_hand.shape, dtype=np.float64)
+    for node, carried, _cdf in assortment(net):
+        p = net.popularity[carried]
+        rates[node, carried] = walkins_per_store * p / p.sum()
+    return rates
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One service level: means across seeds with 95 % intervals (low, high)."""
+
+    service_level: float
+    cost_per_order: float
+    cost_per_order_low: float
+    cost_per_order_high: float
+    lost_units_walkin: float
+    lost_units_walkin_low: float
+    lost_units_walkin_high: float
+    lost_units_online: float
+    protected_units: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def protection_study(
+    base_scenario: Scenario, levels: Sequence[float], seeds: Sequence[int] | None = None
+) -> Any:
+    """Replay ``base_scenario`` with ``protection.service_level`` at each of ``levels`` (no
+    hindsight bound) on the same seeds: a :class:`~router.simulation.result.SimulationResult`
+    (the first level is the base of the paired comparisons) whose
+    ``meta["protection_curve"]`` holds the curve points as dicts."""
+    from dataclasses import replace
+
+    from router.simulation.engine import simulate
+    from router.simulation.network import build_network
+
+    if not levels:
+        raise ValueError("give at least one service level")
+    net = build_network(base_scenario)
+    cover = base_scenario.protection.cover_days if base_scenario.protection else 1.0
+    rates = walkin_rates(net, base_scenario.demand.walkins_per_store) * cover
+    scenarios = [
+        base_scenario.replace(
+            name=f"protection-{level:g}",
+            description=f"store protection at a {level:g} walk-in service level",
+            protection={"service_level": float(level), "cover_days": cover},
+            hindsight={"enabled": False},
+        )
+        for level in levels
+    ]
+    result = simulate(scenarios, seeds=seeds)
+    points = []
+    for level, res in zip(levels, result.scenarios, strict=True):
+        cpo, lw = res.kpis["cost_per_order"], res.kpis["lost_units_walkin"]
+        points.append(
+            CurvePoint(
+                service_level=float(level),
+                cost_per_order=cpo.mean,
+                cost_per_order_low=cpo.low,
+                cost_per_order_high=cpo.high,
+                lost_units_walkin=lw.mean,
+                lost_units_walkin_low=lw.low,
+                lost_units_walkin_high=lw.high,
+                lost_units_online=res.kpis["lost_units_online"].mean,
+                protected_units=float(protection_level(rates, float(level)).sum()),
+            )
+        )
+    meta = {
+        **result.meta,
+        "title": f"Store protection trade-off: {base_scenario.name}",
+        "protection_curve": [p.as_dict() for p in points],
+    }
+    return replace(result, meta=meta)
+
+
+def tradeoff_curve(
+    base_scenario: Scenario, levels: Sequence[float], seeds: Sequence[int] | None = None
+) -> list[CurvePoint]:
+    """The trade-off curve: one point per service level (see :func:`protection_study`)."""
+    result = protection_study(base_scenario, levels, seeds)
+    return [CurvePoint(**p) for p in result.meta["protection_curve"]]

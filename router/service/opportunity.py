@@ -1,0 +1,110 @@
+"""Inventory-aware routing in the service (issue 5): opportunity costs of live stock.
+
+With ``ROUTER_ROUTING_POLICY=inventory_aware`` every order is routed by shipping +
+handling + the opportunity cost of the units it takes (the dual-value LP of
+:mod:`router.inventory.opportunity`); the answer's plan and cost stay the contract's.
+The LP's inputs are read from the database: the live available-to-promise of every
+(node, sku), and a forecast from the orders the service has seen (the ``orders`` table:
+ship orders at their address, pickups at their store; Poisson rates with a popularity
+prior, :func:`router.inventory.forecast.from_history`). The costs are cached per worker
+and recomputed every ``ROUTER_OPPORTUNITY_RECOMPUTE_S`` seconds or when the network
+changes; with no history yet there are none (plain myopic routing).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from router.data import FloatArray
+from router.inventory.forecast import from_history
+from router.inventory.opportunity import OpportunityCosts, opportunity_costs
+from router.service import schema
+from router.service.inventory import atp_expr
+from router.service.network import Network
+
+POLICIES = ("myopic", "inventory_aware")
+
+
+class OpportunityCache:
+    """Opportunity costs of one worker, recomputed on a schedule (thread-safe)."""
+
+    def __init__(self, recompute_s: float, horizon_days: float, cell_deg: float) -> None:
+        self.recompute_s = recompute_s
+        self.horizon_days = horizon_days
+        self.cell_deg = cell_deg
+        self.costs: OpportunityCosts | None = None
+        self._at = -np.inf
+        self._version = -1
+        self._lock = threading.Lock()
+
+    def current(self, conn: Connection, net: Network) -> OpportunityCosts | None:
+        with self._lock:
+            now = time.time()
+            if net.version != self._version or now - self._at >= self.recompute_s:
+                self.costs = self._compute(conn, net)
+                self._at, self._version = now, net.version
+            return self.costs
+
+    def surcharge(self, conn: Connection, net: Network, skus: list[str]) -> FloatArray | None:
+        """Per-unit opportunity cost of each node for these skus, or None if unknown."""
+        costs = self.current(conn, net)
+        if costs is None:
+            return None
+        idx = [net.data.sku_index[s] for s in skus]
+        return np.asarray(costs.cost[:, idx], dtype=np.float64)
+
+    def _compute(self, conn: Connection, net: Network) -> OpportunityCosts | None:
+        data = net.data
+        o = schema.orders.c
+        lat: list[float] = []
+        lon: list[float] = []
+        sku: list[int] = []
+        qty: list[int] = []
+        first = last = None
+        n_orders = 0
+        nodes = {n.id: n for n in net.nodes}
+        for doc, created in conn.execute(sa.select(o.doc, o.created_at)):
+            order: dict[str, Any] = doc.get("order", {})
+            if order.get("method") == "pickup":
+                node = nodes.get(order.get("pickup_node", ""))
+                if node is None:
+                    continue
+                where = (node.lat, node.lon)
+            elif order.get("lat") is not None and order.get("lon") is not None:
+                where = (float(order["lat"]), float(order["lon"]))
+            else:
+                continue
+            for line in order.get("lines", []):
+                j = data.sku_index.get(line.get("sku"))
+                if j is None:
+                    continue
+                lat.append(where[0])
+                lon.append(where[1])
+                sku.append(j)
+                qty.append(int(line.get("qty", 0)))
+            n_orders += 1
+            first = created if first is None else min(first, created)
+            last = created if last is None else max(last, created)
+        if not sku or first is None or last is None:
+            return None
+        days = max((last - first) / 86400.0, 1.0)
+        forecast = from_history(
+            np.array(lat), np.array(lon), np.array(sku), np.array(qty),
+            num_skus=len(data.sku_ids), days=days, cell_deg=self.cell_deg,
+        )  # fmt: skip
+        s = schema.stock.c
+        stock = np.zeros((data.num_nodes, len(data.sku_ids)))
+        for node, sku_id, atp in conn.execute(sa.select(s.node, s.sku, atp_expr())):
+            i, j = data.node_index.get(node), data.sku_index.get(sku_id)
+            if i is not None and j is not None:
+                stock[i, j] = max(0, int(atp))
+        units = float(np.sum(qty)) / max(n_orders, 1)  # units per order ≈ per parcel
+        return opportunity_costs(
+            data, stock, forecast, self.horizon_days, units_per_parcel=max(units, 1.0)
+        )

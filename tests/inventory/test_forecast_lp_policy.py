@@ -1,0 +1,152 @@
+"""Forecast recovery, the LP's duals on a hand-checkable case, the explain trace, and the
+``inventory_aware`` simulator policy on a tiny scenario."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models import parse_problem
+from router import ProblemData
+from router.inventory.forecast import (
+    DemandForecast,
+    from_demand_model,
+    from_history,
+    make_regions,
+)
+from router.inventory.opportunity import opportunity_costs
+from router.simulation import run_seed
+from router.simulation.network import build_network
+from tests.simulation.conftest import small
+
+# ----------------------------------------------------------------------- forecast
+
+
+def test_history_recovers_known_poisson_rates() -> None:
+    rng = np.random.default_rng(0)
+    centres = np.array([[10.5, 105.5], [20.5, 105.5], [15.5, 108.5]])
+    true = np.array([[4.0, 0.5, 0.0], [1.0, 2.0, 3.0], [0.2, 0.0, 6.0]])  # region × sku
+    days = 400
+    lat, lon, sku, qty = [], [], [], []
+    for r in range(3):
+        for s in range(3):
+            n = rng.poisson(true[r, s] * days)
+            lat.append(centres[r, 0] + rng.uniform(-0.3, 0.3, n))
+            lon.append(centres[r, 1] + rng.uniform(-0.3, 0.3, n))
+            sku.append(np.full(n, s))
+            qty.append(np.ones(n, dtype=np.int64))
+    f = from_history(
+        np.concatenate(lat), np.concatenate(lon), np.concatenate(sku), np.concatenate(qty),
+        num_skus=3, days=days,
+    )  # fmt: skip
+    assert len(f.regions) == 3
+    where = f.regions.assign(centres[:, 0], centres[:, 1])
+    np.testing.assert_allclose(f.rate[where], true, atol=0.25, rtol=0.08)
+    # The prior shrinks an unseen (region, sku) towards region share × sku share.
+    short = from_history(
+        np.array([10.5, 10.5, 20.5]), np.array([105.5] * 3), np.array([0, 1, 0]),
+        np.array([1, 1, 1]), num_skus=2, days=1.0,
+    )  # fmt: skip
+    r20 = int(short.regions.assign(np.array([20.5]), np.array([105.5]))[0])
+    assert short.rate[r20, 1] > 0
+
+
+def test_regions_assign_unknown_cells_to_the_nearest_centroid() -> None:
+    reg = make_regions(np.array([10.2, 10.4, 21.0]), np.array([105.1, 105.3, 105.9]))
+    assert len(reg) == 2
+    got = reg.assign(np.array([10.3, 12.5, 19.9]), np.array([105.2, 105.2, 105.9]))
+    assert got[0] == got[1] != got[2]
+
+
+def test_demand_model_rates_sum_to_the_expected_units() -> None:
+    sc = small()
+    net = build_network(sc)
+    f = from_demand_model(net, sc.demand)
+    from router.inventory.forecast import mean_units_per_order
+
+    want = sc.demand.orders_per_day * mean_units_per_order(sc.demand)
+    assert f.rate.sum() == pytest.approx(want)
+    np.testing.assert_allclose(f.rate.sum(axis=0) / want, net.popularity)
+
+
+# ----------------------------------------------------------------------- the LP
+
+
+def _two_nodes() -> ProblemData:
+    raw: dict[str, Any] = {
+        "nodes": [
+            {"id": "NEAR", "type": "warehouse", "lat": 10.0, "lon": 106.0},
+            {"id": "FAR", "type": "warehouse", "lat": 21.0, "lon": 105.8},
+        ],
+        "skus": [{"id": "A", "weight_kg": 1.0, "unfilled_penalty": 100.0}],
+        "rates": [
+            {"max_km": 100, "base": 2.0, "per_kg": 1.0, "transit_days": 1},
+            {"max_km": None, "base": 10.0, "per_kg": 2.0, "transit_days": 3},
+        ],
+        "inventory": [],
+        "orders": [],
+    }
+    return ProblemData.from_problem(parse_problem(raw))
+
+
+def test_dual_of_the_scarce_node_is_the_cost_difference() -> None:
+    net = _two_nodes()
+    regions = make_regions(np.array([10.05]), np.array([106.05]))  # next to NEAR
+    fc = DemandForecast(regions=regions, rate=np.array([[3.0]]))
+    # 3 units a day wanted; NEAR holds 2 (scarce), FAR 50: the third comes from FAR.
+    oc = opportunity_costs(net, np.array([[2], [50]]), fc, horizon_days=1.0)
+    near = 2.0 + 1.0  # base + per_kg × 1 kg, one unit per parcel
+    far = 10.0 + 2.0
+    assert oc.status == "optimal"
+    assert oc.cost[0, 0] == pytest.approx(far - near)
+    assert oc.cost[1, 0] == pytest.approx(0.0)
+    assert oc.objective == pytest.approx(2 * near + far)
+    trace = oc.explain(0, 0)
+    assert len(trace) == 1 and trace[0]["region"].startswith("R0(")
+    assert trace[0]["units"] == pytest.approx(2.0)
+    assert trace[0]["days"] == pytest.approx(2.0 / 3.0)
+    assert oc.explain(1, 0) == []
+    assert oc.trace()[0]["node"] == "NEAR" and oc.trace()[0]["protects"]
+    # Plenty at NEAR: no opportunity cost anywhere. Nothing anywhere: the penalty binds.
+    assert not opportunity_costs(net, np.array([[9], [50]]), fc, 1.0).cost.any()
+    short = opportunity_costs(net, np.array([[2], [0]]), fc, 1.0)
+    assert short.cost[0, 0] == pytest.approx(100.0 - near)
+
+
+# ----------------------------------------------------------------------- the policy
+
+
+def _aware(**params: Any) -> Any:
+    return small(
+        days=3,
+        initial_stock={"scale": 0.4},
+        policy={"kind": "inventory_aware", "params": {"horizon_days": 2, **params}},
+        hindsight={"enabled": False},
+    )
+
+
+def test_policy_runs_deterministically_and_keeps_stock_invariants() -> None:
+    sc = _aware(recompute_hours=6, stock_change=0.05)
+    a = run_seed(sc, 0, check=True)
+    b = run_seed(sc, 0, check=True)
+    assert a.kpis == pytest.approx(b.kpis, nan_ok=True)
+    assert a.kpis["orders"] > 0 and a.kpis["units_per_shipment"] > 0
+
+
+def test_policy_recomputes_and_protects_stock() -> None:
+    from router.simulation.engine import Replay
+
+    sc = _aware(recompute_hours=12)
+    rep = Replay(sc, build_network(sc), 0, check=True)
+    rep.run()
+    pol: Any = rep.policy
+    assert pol.solves >= 3  # at least every 12 simulated hours over 3 days
+    assert pol.costs is not None and pol.costs.status == "optimal"
+    assert (pol.costs.cost >= 0).all()
+
+
+def test_unknown_params_are_refused() -> None:
+    with pytest.raises(ValueError):
+        run_seed(_aware(bogus=1), 0)
