@@ -15,9 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.drop_index("stock_by_sku", table_name="stock")
-    op.create_index(
-        "stock_by_sku", "stock", ["sku", "node", "on_hand", "reserved", "safety_stock"]
-    )
+    op.create_index("stock_by_sku", "stock", ["sku", "node", "on_hand", "reserved", "safety_stock"])
 
 
 def downgrade() -> None:
