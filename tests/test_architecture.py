@@ -33,17 +33,16 @@ def _allowed_to_use_io(name: str) -> bool:
 
 
 def core_modules() -> list[str]:
-    """Every module under router/ except the service, storage and CLI layers."""
-    found = {
-        f"router.{p.stem}" if p.name != "__init__.py" else "router"
-        for p in ROUTER.glob("*.py")
-        if not _allowed_to_use_io(p.stem)
-    }
-    found |= {
-        f"router.{p.name}"
-        for p in ROUTER.iterdir()
-        if p.is_dir() and (p / "__init__.py").exists() and not _allowed_to_use_io(p.name)
-    }
+    """Every module under router/, subpackages included (router.simulation,
+    router.inventory, ...), except the service, storage and CLI layers."""
+    found = set()
+    for path in ROUTER.rglob("*.py"):
+        parts = path.relative_to(ROUTER).with_suffix("").parts
+        if _allowed_to_use_io(parts[0].removesuffix(".py")):
+            continue
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found.add(".".join(("router", *parts)))
     return sorted(found | set(CORE))
 
 
