@@ -61,11 +61,54 @@ class Alternative(ContractModel):
     reasons: list[Reason] = Field(default_factory=list)
 
 
+class Protects(ContractModel):
+    """Expected demand that a node's units are kept for: ``expected_units`` of the sku in
+    ``region`` over the forecast horizon, ``days`` of that region's expected demand."""
+
+    region: str
+    expected_units: float
+    days: float | None = None
+
+
+class UnitOpportunity(ContractModel):
+    """The opportunity cost of the units the plan takes from one (node, sku): the per-unit
+    cost the inventory-aware decision added, and the demand those units would have served."""
+
+    node: Id
+    sku: Id
+    units: int
+    opportunity_cost: float  # per unit, as used in the decision
+    protects: list[Protects] = Field(default_factory=list)
+
+
+class MyopicChoice(ContractModel):
+    """What plain cost-only (myopic) routing would have chosen, when it differs."""
+
+    chosen: list[Id]
+    cost: float
+    cost_difference: float  # the chosen plan's cost − the myopic plan's cost
+
+
 class Explanation(ContractModel):
-    """The nodes used by the chosen plan and the cheapest alternatives, cheapest first."""
+    """The nodes used by the chosen plan and the cheapest alternatives, cheapest first.
+
+    With inventory-aware routing, ``opportunity`` gives the opportunity cost of every
+    (node, sku) the plan takes and what it protects, and ``myopic`` the cost-only choice
+    when it differs (both empty otherwise)."""
 
     chosen: list[Id]
     alternatives: list[Alternative] = Field(default_factory=list)
+    opportunity: list[UnitOpportunity] = Field(default_factory=list)
+    myopic: MyopicChoice | None = None
 
 
-__all__ = ["REASONS", "REASON_TEXT", "Alternative", "Explanation", "Reason"]
+__all__ = [
+    "REASONS",
+    "REASON_TEXT",
+    "Alternative",
+    "Explanation",
+    "MyopicChoice",
+    "Protects",
+    "Reason",
+    "UnitOpportunity",
+]

@@ -21,6 +21,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from models import OrderPlan
+from models.explain import Protects, UnitOpportunity
 from router.data import FloatArray
 from router.inventory.forecast import from_history
 from router.inventory.opportunity import OpportunityCosts, opportunity_costs
@@ -29,6 +31,8 @@ from router.service.inventory import atp_expr
 from router.service.network import Network
 
 POLICIES = ("myopic", "inventory_aware")
+MAX_PROTECTS = 5
+"""Regions listed per (node, sku) in an explanation's ``opportunity``."""
 
 
 class OpportunityCache:
@@ -54,10 +58,7 @@ class OpportunityCache:
     def surcharge(self, conn: Connection, net: Network, skus: list[str]) -> FloatArray | None:
         """Per-unit opportunity cost of each node for these skus, or None if unknown."""
         costs = self.current(conn, net)
-        if costs is None:
-            return None
-        idx = [net.data.sku_index[s] for s in skus]
-        return np.asarray(costs.cost[:, idx], dtype=np.float64)
+        return None if costs is None else surcharge_of(costs, net, skus)
 
     def _compute(self, conn: Connection, net: Network) -> OpportunityCosts | None:
         data = net.data
@@ -108,3 +109,37 @@ class OpportunityCache:
         return opportunity_costs(
             data, stock, forecast, self.horizon_days, units_per_parcel=max(units, 1.0)
         )
+
+
+def surcharge_of(costs: OpportunityCosts, net: Network, skus: list[str]) -> FloatArray:
+    """Per-unit opportunity cost of each node (rows) for these skus (columns)."""
+    idx = [net.data.sku_index[s] for s in skus]
+    return np.asarray(costs.cost[:, idx], dtype=np.float64)
+
+
+def explain_units(
+    costs: OpportunityCosts, net: Network, plan: OrderPlan, limit: int = MAX_PROTECTS
+) -> list[UnitOpportunity]:
+    """For every (node, sku) the plan takes: the per-unit opportunity cost the decision
+    used and the ``limit`` largest demands it protects (from the LP's flows)."""
+    out = []
+    for sh in plan.shipments:
+        i = net.data.node_index.get(sh.node)
+        for ln in sh.lines:
+            j = net.data.sku_index.get(ln.sku)
+            if i is None or j is None:
+                continue
+            protects = [
+                Protects(region=p["region"], expected_units=float(p["units"]), days=p["days"])
+                for p in costs.explain(i, j)[:limit]
+            ]
+            out.append(
+                UnitOpportunity(
+                    node=sh.node,
+                    sku=ln.sku,
+                    units=ln.qty,
+                    opportunity_cost=float(costs.cost[i, j]),
+                    protects=protects,
+                )
+            )
+    return out

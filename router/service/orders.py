@@ -12,6 +12,7 @@ every (node, sku) equals the sum of open reservations; a node's ``open_shipments
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Iterable
@@ -28,9 +29,11 @@ from models import (
     LineQty,
     Order,
     OrderCost,
+    OrderPlan,
     parse_problem,
 )
 from models.errors import from_validation_error
+from models.explain import MyopicChoice
 from models.problem import order_errors
 from models.service import LivePlan, LiveShipment, NodeRef, OrderAnswer, OrderState, Return
 from router.data import UNLIMITED
@@ -39,7 +42,7 @@ from router.service.errors import Conflict, NotFound
 from router.service.inventory import atp_expr, log_stock_event
 from router.service.metrics import record_decision
 from router.service.network import Network
-from router.service.opportunity import OpportunityCache
+from router.service.opportunity import OpportunityCache, explain_units, surcharge_of
 from router.service.store import RetryTransaction
 from router.single import SingleResult
 
@@ -184,8 +187,9 @@ def _route(
             units_left[i] = max(0, units)
     for node in no_stock:
         atp[index[node], :] = 0
-    surcharge = None if opportunity is None else opportunity.surcharge(conn, net, skus)
-    return net.router.route(
+    costs = None if opportunity is None else opportunity.current(conn, net)
+    surcharge = None if costs is None else surcharge_of(costs, net, skus)
+    result = net.router.route(
         order,
         atp,
         shipments_left=shipments_left,
@@ -194,6 +198,26 @@ def _route(
         explain=explain,
         unit_surcharge=surcharge,
     )
+    if costs is None or result.explanation is None:
+        return result
+    # explain the inventory-aware decision: what each unit taken protects, and the
+    # cost-only (myopic) choice on the same stock when it differs
+    myopic = net.router.route(
+        order, atp, shipments_left=shipments_left, units_left=units_left, exclude=tuple(exclude)
+    )
+    update: dict[str, Any] = {"opportunity": explain_units(costs, net, result.plan)}
+    if _takes(myopic.plan) != _takes(result.plan):
+        update["myopic"] = MyopicChoice(
+            chosen=[sh.node for sh in myopic.plan.shipments],
+            cost=myopic.cost,
+            cost_difference=result.cost - myopic.cost,
+        )
+    return dataclasses.replace(result, explanation=result.explanation.model_copy(update=update))
+
+
+def _takes(plan: OrderPlan) -> set[tuple[str, str, int]]:
+    """(node, sku, qty) of every line a plan takes."""
+    return {(sh.node, ln.sku, ln.qty) for sh in plan.shipments for ln in sh.lines}
 
 
 def _reserve(conn: Connection, order_id: str, shipments: list[LiveShipment]) -> None:

@@ -29,6 +29,7 @@ from scipy import stats
 
 from models import BadInput, FieldError, Line, Order, OrderPlan
 from router.data import UNLIMITED, IntArray
+from router.inventory.opportunity import OpportunityCosts
 from router.simulation.demand import (
     DayOrders,
     day_orders,
@@ -58,6 +59,9 @@ from router.simulation.state import SimState
 Progress = Callable[[int, int, str], None]
 """``progress(done, total, label)``: units of work done so far (one per simulated day and
 one per hindsight bound), of ``total``, and what is running."""
+
+OPPORTUNITY_TRACE = 10
+"""Dearest (node, sku) opportunity costs kept in :attr:`SeedRun.trace`."""
 
 COUNTERS = (
     "orders",
@@ -163,6 +167,7 @@ class Replay:
         self.day = 0
         self.seconds = 0.0
         self.returned_units = 0
+        self.transfer_log: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ the run
 
@@ -228,6 +233,24 @@ class Replay:
         moves = plan_transfers(self.net, self.sc, spec, st.nodes, st.rates, atp)
         c = self.count
         for t in moves:
+            self.transfer_log.append(
+                {
+                    "day": day,
+                    "from": self.node_ids[t.src],
+                    "to": self.node_ids[t.dst],
+                    "sku": self.sku_ids[t.sku],
+                    "units": t.qty,
+                    "cost": t.cost,
+                    "protects": [
+                        {
+                            "region": p.region,
+                            "expected_units": p.expected_units,
+                            "days": [day + p.days[0], day + p.days[1]],
+                        }
+                        for p in t.protects
+                    ],
+                }
+            )
             st.take(t.src, t.sku, t.qty)
             qty = np.zeros(st.on_hand.shape[1], dtype=np.int64)
             qty[t.sku] = t.qty
@@ -539,7 +562,28 @@ class Replay:
             "stale_plans": float(c["stale_plans"].sum()),
             "orders_per_second": _ratio(float(c["orders"].sum()), self.seconds),
         }
-        return SeedRun(seed=self.seed, kpis=totals, days=days, nodes=nodes, stats=run_stats)
+        return SeedRun(
+            seed=self.seed,
+            kpis=totals,
+            days=days,
+            nodes=nodes,
+            stats=run_stats,
+            trace=self._trace(),
+        )
+
+    def _trace(self) -> dict[str, Any]:
+        """:attr:`SeedRun.trace`: the transfers and the last opportunity costs, explained."""
+        trace: dict[str, Any] = {}
+        if self.transfer_log:
+            trace["transfers"] = self.transfer_log
+        costs = getattr(self.policy, "costs", None)
+        if isinstance(costs, OpportunityCosts):
+            trace["opportunity"] = costs.trace(limit=OPPORTUNITY_TRACE)
+            at = float(getattr(self.policy, "_solved_at", math.nan))
+            if math.isfinite(at):
+                trace["opportunity_day"] = int(at // 1440)
+                trace["opportunity_minute"] = int(at % 1440)
+        return trace
 
 
 def enumerate_transfers(

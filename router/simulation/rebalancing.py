@@ -12,7 +12,7 @@ store by its assortment, both as that store's own catchment (``store:<node>``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,6 +23,7 @@ from router.inventory.protection import walkin_rates
 from router.inventory.rebalance import (
     CostParams,
     Demand,
+    Protected,
     RebalanceInput,
     Region,
     plan_rebalance,
@@ -38,6 +39,7 @@ class SimTransfer:
     sku: int
     qty: int
     cost: float
+    protects: tuple[Protected, ...] = field(default=())  # days relative to the plan's day
 
 
 def forecast_regions(
@@ -138,6 +140,6 @@ def plan_transfers(
     ni = {n.id: i for i, n in enumerate(nodes)}
     si = {s: j for j, s in enumerate(net.sku_ids)}
     return [
-        SimTransfer(ni[t.from_node], ni[t.to_node], si[t.sku], t.qty, t.cost)
+        SimTransfer(ni[t.from_node], ni[t.to_node], si[t.sku], t.qty, t.cost, tuple(t.protects))
         for t in plan.transfers
     ]

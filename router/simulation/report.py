@@ -683,6 +683,7 @@ p.lead { margin: 0 0 14px; color: var(--muted); }
   background: var(--c); margin-right: 6px; vertical-align: 0; }
 .findings { display: grid; gap: 12px; }
 .finding h3 { margin: 0 0 6px; font-size: 15px; overflow-wrap: anywhere; }
+#explain h3 { margin: 18px 0 6px; font-size: 15px; overflow-wrap: anywhere; }
 .chips { display: flex; flex-wrap: wrap; gap: 8px; }
 .chip { border: 1px solid var(--line); border-radius: 8px; padding: 6px 10px; min-width: 150px;
   background: #f8fafc; }
@@ -1042,6 +1043,133 @@ def _node_table(result: SimulationResult, colours: Sequence[str]) -> str:
     )
 
 
+_MAX_EXPLAIN_ROWS = 8
+_MAX_REGIONS = 3
+
+
+def _regions_text(protects: Any, opportunity: bool = False) -> str:
+    """The regions a transfer or an opportunity cost protects, largest first."""
+    if not isinstance(protects, list) or not protects:
+        return "—"
+    parts = []
+    for p in protects[:_MAX_REGIONS]:
+        units = _fmt(_num(p.get("expected_units", p.get("units"))), "count")
+        days = p.get("days")
+        if opportunity:
+            span = "" if _num(days) is None else f", {_fmt(_num(days), 'ratio')} days of demand"
+        elif isinstance(days, list | tuple) and len(days) == 2:
+            span = f", days {days[0]}–{days[1]}" if days[0] != days[1] else f", day {days[0]}"
+        else:
+            span = ""
+        parts.append(f"{p.get('region', '?')} ({units} units{span})")
+    more = len(protects) - _MAX_REGIONS
+    return "; ".join(parts) + (f"; {more} more" if more > 0 else "")
+
+
+def _largest_transfers(transfers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Transfers of a run summed per (from, to, sku) lane, their protects per region
+    (units summed, days spanned), largest first."""
+    lanes: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for t in transfers:
+        key = (str(t.get("from")), str(t.get("to")), str(t.get("sku")))
+        lane = lanes.setdefault(key, {"units": 0.0, "cost": 0.0, "count": 0, "regions": {}})
+        lane["units"] += float(t.get("units", 0))
+        lane["cost"] += float(t.get("cost", 0.0))
+        lane["count"] += 1
+        for p in t.get("protects", []):
+            r = lane["regions"].setdefault(
+                p["region"], {"region": p["region"], "expected_units": 0.0, "days": None}
+            )
+            r["expected_units"] += float(p.get("expected_units", 0))
+            d = p.get("days")
+            if isinstance(d, list | tuple) and len(d) == 2:
+                old = r["days"]
+                r["days"] = list(d) if old is None else [min(old[0], d[0]), max(old[1], d[1])]
+    rows = [
+        {
+            "from": k[0],
+            "to": k[1],
+            "sku": k[2],
+            "units": v["units"],
+            "cost": v["cost"],
+            "count": v["count"],
+            "protects": sorted(v["regions"].values(), key=lambda r: -r["expected_units"]),
+        }
+        for k, v in lanes.items()
+    ]
+    rows.sort(key=lambda r: (-r["units"], -r["cost"], r["from"], r["to"], r["sku"]))
+    return rows
+
+
+def _explain(result: SimulationResult) -> str:
+    """Issue 5's explain trace: the largest rebalancing transfers and the dearest
+    opportunity costs of each scenario's first seed, with the demand they protect."""
+    currency = _currency(result)
+    money = f" ({currency})" if currency else ""
+    blocks = []
+    for s in result.scenarios:
+        if not s.runs:
+            continue
+        run = s.runs[0]
+        trace = run.trace
+        transfers = trace.get("transfers")
+        if isinstance(transfers, list) and transfers:
+            lanes = _largest_transfers(transfers)
+            rows = "".join(
+                f"<tr><td>{_e(t['from'])}</td><td>{_e(t['to'])}</td><td>{_e(t['sku'])}</td>"
+                f'<td class="num">{_e(_fmt(t["units"], "count"))}</td>'
+                f'<td class="num">{_e(_fmt(t["cost"], "money"))}</td>'
+                f'<td class="num">{_e(_fmt(float(t["count"]), "count"))}</td>'
+                f"<td>{_e(_regions_text(t['protects']))}</td></tr>"
+                for t in lanes[:_MAX_EXPLAIN_ROWS]
+            )
+            more = len(lanes) - _MAX_EXPLAIN_ROWS
+            note = f'<p class="muted">{more} smaller lanes not shown.</p>' if more > 0 else ""
+            blocks.append(
+                f'<h3 class="explain-transfers">{_e(s.name)}: largest transfers '
+                f"(seed {run.seed}, whole run)</h3>"
+                '<div class="table-wrap"><table><thead><tr><th scope="col">From</th>'
+                '<th scope="col">To</th><th scope="col">SKU</th><th scope="col">Units</th>'
+                f'<th scope="col">Cost{_e(money)}</th><th scope="col">Transfers</th>'
+                '<th scope="col">Protects (region, expected units, days)</th></tr></thead>'
+                f"<tbody>{rows}</tbody></table></div>{note}"
+            )
+        opportunity = trace.get("opportunity")
+        if s.policy == "inventory_aware" and isinstance(opportunity, list):
+            when = ""
+            if "opportunity_day" in trace:
+                minute = int(trace.get("opportunity_minute", 0))
+                when = f", day {trace['opportunity_day']} {minute // 60:02d}:{minute % 60:02d}"
+            rows = "".join(
+                f"<tr><td>{_e(o.get('node'))}</td><td>{_e(o.get('sku'))}</td>"
+                f'<td class="num">{_e(_fmt(_num(o.get("opportunity_cost")), "money"))}</td>'
+                f"<td>{_e(_regions_text(o.get('protects'), opportunity=True))}</td></tr>"
+                for o in opportunity[:_MAX_EXPLAIN_ROWS]
+            )
+            body = (
+                '<div class="table-wrap"><table><thead><tr><th scope="col">Node</th>'
+                f'<th scope="col">SKU</th><th scope="col">Cost per unit{_e(money)}</th>'
+                '<th scope="col">Protects (region, expected units, days of its demand)</th>'
+                f"</tr></thead><tbody>{rows}</tbody></table></div>"
+                if rows
+                else '<p class="muted">No stock had an opportunity cost: every region\'s '
+                "expected demand fits in its cheapest node's stock.</p>"
+            )
+            blocks.append(
+                f'<h3 class="explain-opportunity">{_e(s.name)}: highest opportunity costs at '
+                f"the last recompute (seed {run.seed}{when})</h3>{body}"
+            )
+    if not blocks:
+        return ""
+    return (
+        '<section id="explain"><h2>What transfers and reserved stock protect</h2>'
+        '<p class="lead">Rebalancing transfers summed per lane over the run, with the '
+        "forecast demand (regions and simulated days) their units were sent to serve; and the "
+        "units the inventory-aware policy charged most for taking, with the expected demand "
+        f"elsewhere they are kept for.</p>{''.join(blocks)}</section>"
+    )
+
+
 def _meta(result: SimulationResult) -> str:
     items = [
         ("Seeds", ", ".join(str(s) for s in result.seeds) or "—"),
@@ -1096,6 +1224,7 @@ def render_html(result: SimulationResult) -> str:
         "grey markers shipped nothing.</p>"
         f"{_map_chart(result)}</section>",
         _node_table(result, colours),
+        _explain(result),
         _meta(result),
         "<footer>Generated by omni-router. Self-contained: opens offline. Numbers also in "
         "kpis.json and days.csv next to this file.</footer>",

@@ -79,6 +79,13 @@ class SeedRun:
     days: list[dict[str, float]]  # each has "day" plus every KPI name of that day
     nodes: list[NodeVolume] = field(default_factory=list)
     stats: dict[str, float] = field(default_factory=dict)  # diagnostics: seconds, speed, …
+    trace: dict[str, Any] = field(default_factory=dict)
+    """Explain (issue 5): ``transfers``, every rebalancing transfer dispatched (``day``,
+    ``from``, ``to``, ``sku``, ``units``, ``cost``, ``protects``: ``region``,
+    ``expected_units``, ``days`` as simulated days [first, last]), and with the
+    inventory-aware policy ``opportunity``, the dearest opportunity costs of its last
+    recompute (:meth:`router.inventory.opportunity.OpportunityCosts.trace`) and
+    ``opportunity_day``/``opportunity_minute``, when it was. Not in kpis.json/days.csv."""
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,6 +60,29 @@ NODES = [
     ("S-CanTho", "store", 10.0452, 105.7469),
     ("S-Saigon-D1", "store", 10.7769, 106.7009),
 ]
+
+
+def _protects(region: str, units: int, first: int, last: int) -> dict[str, Any]:
+    return {"region": region, "expected_units": units, "days": [first, last]}
+
+
+TRACE: dict[str, Any] = {  # the alternative's first seed: rebalancing and opportunity costs
+    "transfers": [
+        {"day": 0, "from": "DC-North", "to": "S-HaiPhong", "sku": "SKU-1", "units": 12,
+         "cost": 30.5, "protects": [_protects("store:S-HaiPhong", 12, 1, 3)]},
+        {"day": 1, "from": "DC-North", "to": "S-HaiPhong", "sku": "SKU-1", "units": 8,
+         "cost": 20.0, "protects": [_protects("store:S-HaiPhong", 6, 2, 4),
+                                    _protects("near:S-HaiPhong", 2, 2, 4)]},
+        {"day": 1, "from": "DC-Central", "to": "S-Hue", "sku": "SKU-<2>", "units": 3,
+         "cost": 9.0, "protects": [_protects("near:S-Hue", 3, 2, 4)]},
+    ],
+    "opportunity": [
+        {"node": "S-CanTho", "sku": "SKU-1", "opportunity_cost": 7.25,
+         "protects": [{"region": "R3(10.05,105.75)", "units": 4.0, "days": 2.5}]},
+    ],
+    "opportunity_day": 2,
+    "opportunity_minute": 90,
+}  # fmt: skip
 
 
 def _interval(xs: list[float]) -> Interval:
@@ -135,7 +159,7 @@ def build_result() -> SimulationResult:
     for s, (name, policy, desc) in enumerate(
         [
             (BASE, "myopic", "Today's network: 3 DCs, ship-from-store in 5 stores."),
-            (ALT, "myopic", "Close DC-South on day 1 <b>and</b> re-route its orders."),
+            (ALT, "inventory_aware", "Close DC-South on day 1 <b>and</b> re-route its orders."),
         ]
     ):
         runs = []
@@ -144,7 +168,8 @@ def build_result() -> SimulationResult:
             totals = {  # sums of the days, and for rates their means
                 k: sum(day[k] for day in days) / (1 if k in SUMMED else DAYS) for k in KPI_NAMES
             }
-            runs.append(SeedRun(seed, totals, days, _nodes(s, seed)))
+            trace = TRACE if s == 1 and seed == SEEDS[0] else {}
+            runs.append(SeedRun(seed, totals, days, _nodes(s, seed), trace=trace))
         kpis = {k: _interval([r.kpis[k] for r in runs]) for k in KPI_NAMES}
         scenarios.append(ScenarioResult(name, policy, runs, kpis, _mean_nodes(runs), desc))
     base_runs = scenarios[0].runs
@@ -262,6 +287,32 @@ def test_report_shows_the_comparison(outputs: dict[str, Path]) -> None:
     assert "Gap to the hindsight bound" in page
 
 
+def test_report_explains_transfers_and_opportunity_costs(outputs: dict[str, Path]) -> None:
+    page = outputs["report"].read_text()
+    assert 'id="explain"' in page
+    section = page[page.index('id="explain"') :]
+    section = section[: section.index("</section>")]
+    assert "largest transfers (seed 11, whole run)" in section
+    # DC-North → S-HaiPhong summed over its two transfers, first; regions and days merged
+    rows = re.findall(r"<tr><td>(.*?)</tr>", section)
+    assert rows[0].startswith("DC-North</td><td>S-HaiPhong</td><td>SKU-1</td>")
+    assert ">20<" in rows[0] and ">50.50<" in rows[0] and ">2<" in rows[0]
+    assert "store:S-HaiPhong (18 units, days 1–4); near:S-HaiPhong (2 units, days 2–4)" in rows[0]
+    assert "SKU-&lt;2&gt;" in section and "SKU-<2>" not in section
+    assert "highest opportunity costs at the last recompute (seed 11, day 2 01:30)" in section
+    assert "S-CanTho" in section and "7.25" in section
+    assert "R3(10.05,105.75) (4 units, 2.50 days of demand)" in section
+    assert "seed 12" not in section  # one seed's trace
+
+
+def test_report_without_traces_has_no_explain_section(result: SimulationResult) -> None:
+    plain = [
+        ScenarioResult(s.name, "myopic", [SeedRun(r.seed, r.kpis, r.days) for r in s.runs], s.kpis)
+        for s in result.scenarios
+    ]
+    assert 'id="explain"' not in render_html(SimulationResult(plain, SEEDS, DAYS))
+
+
 def test_summary_lines(result: SimulationResult) -> None:
     lines = summary_lines(result)
     assert lines[1].startswith(BASE)
@@ -334,6 +385,7 @@ def test_report_renders_in_a_real_headless_browser(
     assert 'data-rendered="ok"' in body.group(0), body.group(0)
     assert "data-pwned" not in body.group(0)
     assert 'id="kpi-table"' in out and "Cost per order" in out
+    assert 'id="explain"' in out and "S-CanTho" in out
 
     assert snap.returncode == 0, snap_err[-2000:]
     assert shot.is_file() and shot.stat().st_size > 20_000
