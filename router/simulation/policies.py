@@ -79,6 +79,22 @@ class _PerNetwork:
         idx = self._sku_index
         return np.fromiter((idx[ln.sku] for ln in order.lines), np.int64, len(order.lines))
 
+    def route(self, orders: list[Order], view: StateView) -> list[OrderPlan]:
+        """Each order in turn; later orders of a wave see the stock and capacity that
+        earlier ones took."""
+        router = self.router(view)
+        out = []
+        left = _Left(view, router)
+        for order in orders:
+            plan = self.route_one(router, order, left)
+            out.append(plan)
+            if len(orders) > 1:
+                left.consume(plan)
+        return out
+
+    def route_one(self, router: SingleOrderRouter, order: Order, left: _Left) -> OrderPlan:
+        raise NotImplementedError
+
 
 class MyopicPolicy(_PerNetwork):
     """Each order at least cost as it arrives, proven optimal for that order alone."""
@@ -89,17 +105,8 @@ class MyopicPolicy(_PerNetwork):
         super().__init__()
         self.wave_minutes = spec.wave_minutes or 0
 
-    def route(self, orders: list[Order], view: StateView) -> list[OrderPlan]:
-        router = self.router(view)
-        out = []
-        left = _Left(view, router)
-        for order in orders:
-            skus = self.skus(order)
-            res = router.route(order, left.atp(skus), left.ships, left.units)
-            out.append(res.plan)
-            if len(orders) > 1:  # later orders of the list see what this one took
-                left.consume(res.plan)
-        return out
+    def route_one(self, router: SingleOrderRouter, order: Order, left: _Left) -> OrderPlan:
+        return router.route(order, left.atp(self.skus(order)), left.ships, left.units).plan
 
 
 class _Left:
@@ -144,18 +151,11 @@ class RuleBasedPolicy(_PerNetwork):
         super().__init__()
         self.wave_minutes = spec.wave_minutes or 0
 
-    def route(self, orders: list[Order], view: StateView) -> list[OrderPlan]:
-        router = self.router(view)
-        out = []
-        left = _Left(view, router)
-        for order in orders:
-            v = router._view(order, left.atp(self.skus(order)), left.ships, left.units, ())
-            rows = _nearest_first(v.usable, v.qty, v.dist, v.units_left, order.allow_split)
-            plan, _ = router._price(v, rows)
-            out.append(plan)
-            if len(orders) > 1:
-                left.consume(plan)
-        return out
+    def route_one(self, router: SingleOrderRouter, order: Order, left: _Left) -> OrderPlan:
+        v = router._view(order, left.atp(self.skus(order)), left.ships, left.units, ())
+        rows = _nearest_first(v.usable, v.qty, v.dist, v.units_left, order.allow_split)
+        plan, _ = router._price(v, rows)
+        return plan
 
 
 def _nearest_first(
