@@ -644,7 +644,9 @@ def run_seed(
         for row, part in zip(run.days, hb.per_day, strict=True):
             row["hindsight_cost"] = part
             row["hindsight_gap"] = _ratio(row["total_cost"] - part, row["total_cost"])
-        run.stats.update(hindsight_seconds=hb.seconds, hindsight_joint=float(hb.method == "lp"))
+        run.stats.update(
+            hindsight_seconds=hb.seconds, hindsight_joint=float(hb.method in ("lp", "timed"))
+        )
     return run
 
 

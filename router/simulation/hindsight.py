@@ -31,6 +31,37 @@ alone at least cost against the whole horizon's stock and no capacity limit, sum
 relaxes the coupling between orders as well, so it is weaker, but valid, and linear time.
 When the joint problem is not solved to optimality in its time limit, the larger of its
 bound and the decoupled bound is reported (both are valid).
+
+**Time-indexed bound** (:func:`timed_bound`, method ``timed``). The pooled problem lets an
+order of day 0 use a unit received on day 10. A second LP keeps the timing; every policy's
+plan (its final shipments) is feasible for it, so its optimum is a lower bound too, and
+the larger of the two is reported:
+
+* **Flows** ``x`` per (order, candidate node, line), ``0 ≤ x ≤ min(qty, supply(n, s, day))``
+  (candidates pruned exactly as the contract does, see :mod:`router.candidates`, with each
+  order's exclusions of its day), and unfilled units ``u`` at the penalty;
+  ``Σ x + u = qty`` per line.
+* **Cumulative stock** per (node, sku, day t): the units used by the orders of days ≤ t
+  are at most ``supply(t) = on_hand₀ − reserved₀ + receipts + returns⁺ + transfers⁺
+  arrived by the end of day t − min over days ≤ t of safety``, clipped at 0 — the same
+  quantities as above, dated (receipts and transfers arrive in the morning, returns
+  during the day; an order of day t is routed on day t, so by the time ``t*`` of its last
+  reservation at (n, s) nothing later has arrived, and the argument above holds with
+  ``t*`` ≤ t). Written with a carry per (node, sku, day) so each flow appears once.
+* **Capacities** per node and day (they reset each morning): the day's orders use at most
+  ``order_capacity(t)`` shipments and ``unit_capacity(t)`` units there.
+* **Fixed costs** (per-shipment handling + band base): a shipment ``y_p ∈ [0, 1]`` of
+  pair p must cover each flow, ``y_p ≥ x_a / cap_a``, hence ``y_p ≥ Σ_a x_a / K_p`` with
+  ``K_p = Σ_a cap_a``; y is replaced by that lower estimate (its fixed cost spread over
+  the pair's units, ``F_p / K_p`` per unit, and likewise in the order-capacity and
+  no-split rows). This weakens the LP a little and keeps it a pure flow LP that HiGHS
+  solves in seconds for a VN week (the version with y and one link row per flow did not
+  finish in a minute).
+
+Its value is recomputed from the LP's duals as a Lagrangian bound (every variable is
+bounded), so solver tolerances cannot lift it above the LP optimum. It is skipped above
+``hindsight.max_orders`` orders or :data:`TIMED_MAX_ARCS` flows, and dropped when HiGHS
+does not finish within ``hindsight.time_limit_s`` (its own limit, after the joint solve).
 """
 
 from __future__ import annotations
@@ -40,10 +71,12 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from models import Line, Node, Order, Problem, RateBand, StockRecord
 from router.batch import optimize
-from router.data import UNLIMITED, IntArray, ProblemData
+from router.candidates import build_candidates
+from router.data import UNLIMITED, FloatArray, IntArray, ProblemData
 from router.result import SolveParams
 from router.simulation.demand import day_orders
 from router.simulation.flows import (
@@ -61,7 +94,8 @@ from router.single import SingleOrderRouter
 
 @dataclass(frozen=True)
 class HindsightBound:
-    """The bound, how it was obtained (``lp``: the joint problem; ``decoupled``), the bound
+    """The bound, how it was obtained (``lp``: the joint problem; ``timed``: the
+    time-indexed LP; ``decoupled``), the bound
     attributed to each day (in proportion to the hindsight plan's cost of that day's orders,
     so the days add up), the seconds it took and the problem's size."""
 
@@ -77,6 +111,11 @@ class HindsightProblem:
     problem: Problem
     order_day: IntArray
     atp: IntArray  # (nodes, skus) of the relaxed stock
+    # Dated, for the time-indexed bound: the stock usable by the orders of days ≤ t,
+    # (days, nodes, skus); and the daily order and unit capacities, (days, nodes).
+    supply: IntArray | None = None
+    day_ocap: IntArray | None = None
+    day_ucap: IntArray | None = None
 
 
 def rate_envelope(cards: list[list[RateBand]]) -> list[RateBand]:
@@ -132,11 +171,17 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
     is_store = net.is_store
     ret_delay = scenario.demand.returns.delay_days
     rules: list[tuple[np.ndarray, np.ndarray]] = []
+    safety_by_day: list[IntArray] = []  # prefix minimum of the safety stock
+    day_ocap = np.zeros((days, n_nodes), dtype=np.int64)
+    day_ucap = np.zeros((days, n_nodes), dtype=np.int64)
     for day in range(days):
         for ch in changes:
             if ch.day == day:
                 st.apply(ch)
         np.minimum(min_safety, st.safety, out=min_safety)
+        safety_by_day.append(min_safety.copy())
+        day_ocap[day] = np.where(st.enabled, st.order_cap, 0)
+        day_ucap[day] = np.where(st.enabled, st.unit_cap, 0)
         enabled = st.enabled
         ship = np.array([n.can_ship for n in st.nodes], dtype=bool)
         rules.append((enabled.copy(), ship.copy()))
@@ -146,15 +191,25 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         ucap = np.where(enabled, np.minimum(ucap + st.unit_cap, UNLIMITED), ucap)
         cards.append(st.rates)
 
+    stock0 = stock.copy()
+    arrivals: dict[int, IntArray] = {}  # day → units arriving that day (at most)
+
+    def arriving(day: int) -> IntArray:
+        if day not in arrivals:
+            arrivals[day] = np.zeros(stock.shape, dtype=np.int64)
+        return arrivals[day]
+
     rec = receipt_plan(net, scenario)
-    for qty in rec.values():
+    for rday, qty in rec.items():
         stock = stock + qty
+        arriving(rday)[:] += qty
     spec = scenario.replenishment.store
     if spec is not None:
         targets = store_targets(net, scenario)
         for sent in receipt_days(spec, days):
             if sent + spec.lead_days < days:
                 stock = stock + targets
+                arriving(sent + spec.lead_days)[:] += targets
 
     orders: list[Order] = []
     order_day: list[int] = []
@@ -216,8 +271,15 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
                 r = nearest(node_lat, node_lon, ret_stores, lat, lon)
                 if r >= 0:
                     np.add.at(stock[r], skus, qtys)
+                    np.add.at(arriving(ret_day)[r], skus, qtys)
 
     atp = np.maximum(stock - min_safety, 0).astype(np.int64)
+    supply = np.zeros((days, *stock.shape), dtype=np.int64)
+    running = stock0.astype(np.int64)
+    for day in range(days):
+        if day in arrivals:
+            running = running + arrivals[day]
+        supply[day] = np.maximum(running - safety_by_day[day], 0)
     nodes = [
         Node.model_construct(
             **{
@@ -245,7 +307,9 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         inventory=inventory,
         orders=orders,
     )
-    return HindsightProblem(problem, np.array(order_day, dtype=np.int64), atp)
+    return HindsightProblem(
+        problem, np.array(order_day, dtype=np.int64), atp, supply, day_ocap, day_ucap
+    )
 
 
 def decoupled_bound(hp: HindsightProblem) -> tuple[float, list[float]]:
@@ -293,9 +357,178 @@ def hindsight_bound(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
             loose, loose_days = decoupled_bound(hp)
             if bound is None or loose > bound:
                 bound, per_day, method = loose, loose_days, "decoupled"
+        timed = timed_bound(hp, data, spec.time_limit_s)
+        if timed is not None and (bound is None or timed[0] > bound):
+            bound, per_day = timed
+            method = "timed"
     else:
         method = "decoupled"
         bound, per_day = decoupled_bound(hp)
     per_day = per_day + [0.0] * (days - len(per_day))
     assert bound is not None
     return HindsightBound(bound, method, per_day, time.perf_counter() - start, n)
+
+
+TIMED_METHOD = "highs"
+TIMED_MAX_ARCS = 3_000_000
+"""Above this many (order, node, line) flows the time-indexed LP is not attempted."""
+
+
+def timed_bound(
+    hp: HindsightProblem, data: ProblemData, time_limit: float
+) -> tuple[float, list[float]] | None:
+    """The time-indexed LP bound (see the module docstring) and its split by day; None
+    when it is not available (no dated data, too large, or not solved in ``time_limit``).
+
+    The value returned is the Lagrangian value of the LP's dual solution, recomputed here
+    with every variable bounded, so solver tolerances cannot push it above the optimum.
+    """
+    from scipy.optimize import linprog
+
+    supply, ocap_d, ucap_d = hp.supply, hp.day_ocap, hp.day_ucap
+    if supply is None or ocap_d is None or ucap_d is None or data.num_orders == 0:
+        return None
+    start = time.perf_counter()
+    days = supply.shape[0]
+    cand = build_candidates(data)  # pooled pruning: a superset of every day's candidates
+    if cand.num_arcs > TIMED_MAX_ARCS:
+        return None
+    day_p = hp.order_day[cand.pair_order]
+    open_p = (ocap_d[day_p, cand.pair_node] > 0) & (ucap_d[day_p, cand.pair_node] > 0)
+    day_a = day_p[cand.arc_pair]
+    sku_a = data.line_sku[cand.arc_line]
+    cap_a = np.minimum(cand.arc_cap, supply[day_a, cand.arc_node(), sku_a])
+    cand = cand.subset(open_p, cap_a > 0)
+    P, A, L = cand.num_pairs, cand.num_arcs, data.num_lines
+    day_p = hp.order_day[cand.pair_order]
+    day_a = day_p[cand.arc_pair]
+    node_a = cand.arc_node()
+    sku_a = data.line_sku[cand.arc_line]
+    cap_a = np.minimum(cand.arc_cap, supply[day_a, node_a, sku_a]).astype(np.float64)
+
+    # Stock groups (node, sku) whose candidates could exceed what has arrived by the
+    # first day they are used; each gets one carry variable per day from that day on.
+    group_a = node_a * data.num_skus + sku_a
+    keys, inv = np.unique(group_a, return_inverse=True)
+    first = np.full(keys.size, days, dtype=np.int64)
+    np.minimum.at(first, inv, day_a)
+    g_node, g_sku = keys // data.num_skus, keys % data.num_skus
+    g_total = np.bincount(inv, weights=cap_a, minlength=keys.size)
+    bind = g_total > supply[first, g_node, g_sku]
+    gid = np.cumsum(bind) - 1
+    G = int(bind.sum())
+    g_first = first[bind]
+    cum = supply[:, g_node[bind], g_sku[bind]].T.astype(np.float64)  # (G, days)
+    # carry c[g, t] for t ≥ first[g]: units arrived by t and not used by then
+    c_count = days - g_first
+    c_start = np.cumsum(c_count) - c_count
+    C = int(c_count.sum())
+    c_g = np.repeat(np.arange(G), c_count)
+    c_t = np.arange(C) - np.repeat(c_start, c_count) + np.repeat(g_first, c_count)
+    # y_p ≥ x_a / cap_a for each arc of p implies y_p ≥ Σ_a x_a / K_p (K_p = Σ_a cap_a):
+    # y is replaced by that lower estimate, so the LP keeps only unit flows.
+    K = np.bincount(cand.arc_pair, weights=cap_a, minlength=P)
+    share_a = 1.0 / K[cand.arc_pair]
+    xo, uo, co = 0, A, A + L
+    n_var = co + C
+
+    rows: list[IntArray] = []
+    cols: list[IntArray] = []
+    vals: list[FloatArray] = []
+    rhs: list[FloatArray] = []
+    n_rows = 0
+
+    def add(r: IntArray, c: IntArray, v: FloatArray, b: FloatArray) -> None:
+        nonlocal n_rows
+        rows.append(r + n_rows)
+        cols.append(c)
+        vals.append(v)
+        rhs.append(b)
+        n_rows += b.size
+
+    ar = np.arange(A)
+    # cumulative stock, as a carry: X[g, t] + c[g, t] − c[g, t−1] ≤ cum[g, t] − cum[g, t−1]
+    sel = bind[inv]
+    a_row = c_start[gid[inv[sel]]] + (day_a[sel] - g_first[gid[inv[sel]]])
+    later = c_t > np.repeat(g_first, c_count)
+    prev = np.flatnonzero(later)
+    arrive = cum[c_g, c_t] - np.where(later, cum[c_g, np.maximum(c_t - 1, 0)], 0.0)
+    add(
+        np.concatenate([a_row, np.arange(C), prev]),
+        np.concatenate([xo + ar[sel], co + np.arange(C), co + prev - 1]),
+        np.concatenate([np.ones(a_row.size), np.ones(C), -np.ones(prev.size)]),
+        arrive,
+    )
+
+    def limit(group: IntArray, used: FloatArray, lim: IntArray, coef: FloatArray) -> None:
+        """``Σ coef_a x_a ≤ lim`` per group, where the candidates could exceed it."""
+        k, iv = np.unique(group, return_inverse=True)
+        lk = lim[k]
+        b = np.bincount(iv, weights=used, minlength=k.size) > lk
+        rid = np.cumsum(b) - 1
+        s_ = b[iv] & (coef > 0)
+        add(rid[iv[s_]], xo + ar[s_], coef[s_], lk[b].astype(np.float64))
+
+    N = data.num_nodes
+    one_p = np.ones(P)
+    pair_arcs = np.bincount(cand.arc_pair, minlength=P) > 0
+    limit(
+        day_a * N + node_a,
+        (one_p * pair_arcs)[cand.arc_pair] * cap_a * share_a,
+        ocap_d.ravel(),
+        share_a,
+    )
+    limit(day_a * N + node_a, cap_a, ucap_d.ravel(), np.ones(A))
+    no_split = ~data.order_allow_split[cand.pair_order[cand.arc_pair]]
+    limit(
+        cand.pair_order[cand.arc_pair],
+        cap_a * share_a * no_split,
+        np.ones(data.num_orders, np.int64),
+        share_a * no_split,
+    )
+
+    A_ub = sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(n_rows, n_var),
+    )
+    b_ub = np.concatenate(rhs)
+    line_pos = np.arange(L)
+    A_eq = sp.csr_matrix(
+        (
+            np.ones(A + L),
+            (np.concatenate([cand.arc_line, line_pos]), np.concatenate([xo + ar, uo + line_pos])),
+        ),
+        shape=(L, n_var),
+    )
+    qty = data.line_qty.astype(np.float64)
+    fixed_a = cand.pair_fixed[cand.arc_pair] * share_a
+    cost = np.concatenate([cand.arc_unit + fixed_a, data.sku_penalty[data.line_sku], np.zeros(C)])
+    ub = np.concatenate([cap_a, qty, cum[c_g, c_t]])
+    left = time_limit - (time.perf_counter() - start)
+    if left <= 0:
+        return None
+    res = linprog(
+        cost,
+        A_ub=A_ub,
+        b_ub=b_ub,
+        A_eq=A_eq,
+        b_eq=qty,
+        bounds=np.column_stack([np.zeros(n_var), ub]),
+        method=TIMED_METHOD,
+        options={"time_limit": left, "presolve": True},
+    )
+    if res.status != 0 or res.x is None:
+        return None
+    lam_ub = np.minimum(np.asarray(res.ineqlin.marginals, dtype=np.float64), 0.0)
+    lam_eq = np.asarray(res.eqlin.marginals, dtype=np.float64)
+    reduced = cost - A_ub.T @ lam_ub - A_eq.T @ lam_eq
+    value = float(b_ub @ lam_ub + qty @ lam_eq + np.minimum(reduced * ub, 0.0).sum())
+    if not math.isfinite(value):
+        return None
+    x = np.asarray(res.x, dtype=np.float64)
+    day_cost = np.bincount(day_a, weights=cost[xo:uo] * x[xo:uo], minlength=days)
+    line_day = hp.order_day[data.line_order]
+    day_cost += np.bincount(line_day, weights=cost[uo:co] * x[uo:co], minlength=days)
+    total = day_cost.sum()
+    share = day_cost / total if total > 0 else np.full(days, 1.0 / days)
+    return value, (share * value).tolist()

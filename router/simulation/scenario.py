@@ -331,6 +331,18 @@ class Scenario(_Spec):
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
+    @model_validator(mode="after")
+    def _bound_knows_no_transfers(self) -> Scenario:
+        """The hindsight bound does not count stock moved by rebalancing transfers at the
+        node that receives it, so with transfers it could exceed what a policy achieves:
+        refused rather than reported wrong."""
+        if self.rebalance is not None and self.hindsight.enabled:
+            raise ValueError(
+                "hindsight: the bound does not model rebalancing transfers yet; "
+                "set hindsight: {enabled: false} in a scenario with rebalance"
+            )
+        return self
+
     @field_validator("seeds")
     @classmethod
     def _seeds(cls, v: list[int] | int) -> list[int] | int:

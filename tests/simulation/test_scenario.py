@@ -132,3 +132,16 @@ def test_example_scenarios_are_valid() -> None:
     for f in files:
         sc = load_scenario(f)
         assert sc.name == f.stem
+
+
+def test_rebalancing_with_the_hindsight_bound_is_refused() -> None:
+    """The bound does not know about transfers: asking for both is an error, not a wrong
+    number."""
+    from models import BadInput
+    from router.simulation.scenario import validate_scenario
+    from tests.simulation.conftest import SMALL
+
+    with pytest.raises(BadInput) as err:
+        validate_scenario({**SMALL, "rebalance": {"every_days": 2}})
+    assert "rebalancing" in str(err.value)
+    validate_scenario({**SMALL, "rebalance": {"every_days": 2}, "hindsight": {"enabled": False}})
