@@ -13,7 +13,15 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from models import BadInput, FieldError, Problem, parse_problem
+from models import (
+    BadInput,
+    FieldError,
+    Node,
+    RateBand,
+    Sku,
+    StockRecord,
+    reference_errors,
+)
 from models.service import (
     Adjustments,
     Availability,
@@ -42,17 +50,9 @@ def replace_network(conn: Connection, net: Network) -> int:
     Refused (nothing changed) when a node or sku that would go still holds open
     reservations: those orders must be cancelled or fulfilled first.
     """
-    problem = _validated(
-        {
-            "nodes": [n.model_dump() for n in net.nodes],
-            "skus": [s.model_dump() for s in net.skus],
-            "rates": [r.model_dump() for r in net.rates],
-            "inventory": [],
-            "orders": [],
-        }
-    )
-    node_ids = {n.id for n in problem.nodes}
-    sku_ids = {s.id for s in problem.skus}
+    _refuse_bad_references(net.nodes, net.skus, net.rates, [])
+    node_ids = {n.id for n in net.nodes}
+    sku_ids = {s.id for s in net.skus}
     r = schema.reservations.c
     held = conn.execute(sa.select(r.node, r.sku).distinct()).all()
     gone = sorted(
@@ -73,7 +73,7 @@ def replace_network(conn: Connection, net: Network) -> int:
     conn.execute(sa.delete(schema.nodes).where(n.id.not_in(node_ids)))
     conn.execute(sa.delete(schema.skus).where(schema.skus.c.id.not_in(sku_ids)))
     conn.execute(sa.delete(schema.rates))
-    for i, node in enumerate(problem.nodes):
+    for i, node in enumerate(net.nodes):
         values = {
             "position": i,
             "doc": node.model_dump(mode="json"),
@@ -85,19 +85,16 @@ def replace_network(conn: Connection, net: Network) -> int:
         else:
             conn.execute(sa.insert(schema.nodes).values(id=node.id, **values))
     existing_skus = set(conn.execute(sa.select(schema.skus.c.id)).scalars())
-    for i, sku in enumerate(problem.skus):
+    for i, sku in enumerate(net.skus):
         values = {"position": i, "doc": sku.model_dump(mode="json")}
         if sku.id in existing_skus:
             conn.execute(sa.update(schema.skus).where(schema.skus.c.id == sku.id).values(**values))
         else:
             conn.execute(sa.insert(schema.skus).values(id=sku.id, **values))
-    if problem.rates:
+    if net.rates:
         conn.execute(
             sa.insert(schema.rates),
-            [
-                {"position": i, "doc": b.model_dump(mode="json")}
-                for i, b in enumerate(problem.rates)
-            ],
+            [{"position": i, "doc": b.model_dump(mode="json")} for i, b in enumerate(net.rates)],
         )
     version = network_version(conn) + 1
     conn.execute(sa.update(schema.meta).values(network_version=version))
@@ -111,15 +108,7 @@ def get_network(conn: Connection) -> Network:
 
 def set_inventory(conn: Connection, net: CompiledNetwork, update: InventoryUpdate) -> int:
     """Set ``on_hand`` and ``safety_stock`` of each listed (node, sku); keep ``reserved``."""
-    _validated(
-        {
-            "nodes": [n.model_dump() for n in net.nodes],
-            "skus": [s.model_dump() for s in net.skus],
-            "rates": [],
-            "inventory": [r.model_dump() for r in update.inventory],
-            "orders": [],
-        }
-    )
+    _refuse_bad_references(net.nodes, net.skus, [], update.inventory)
     s = schema.stock.c
     now = time.time()
     listed = {(r.node, r.sku): r for r in update.inventory}
@@ -323,5 +312,11 @@ def log_stock_event(
     _log(conn, time.time(), node, sku, delta, reason, ref)
 
 
-def _validated(raw: dict[str, object]) -> Problem:
-    return parse_problem(raw)
+def _refuse_bad_references(
+    nodes: list[Node], skus: list[Sku], rates: list[RateBand], inventory: list[StockRecord]
+) -> None:
+    """The contract's cross-checks (ids, references, band order) on models whose fields
+    pydantic has already validated; paths as in the request body."""
+    errors = reference_errors(nodes, skus, rates, inventory, [])
+    if errors:
+        raise BadInput(errors)

@@ -55,10 +55,6 @@ class Network:
         return {n.id: n for n in self.nodes}
 
     @cached_property
-    def has_capacities(self) -> bool:
-        return any(n.order_capacity is not None or n.unit_capacity is not None for n in self.nodes)
-
-    @cached_property
     def sku_by_id(self) -> dict[str, Sku]:
         return {s.id: s for s in self.skus}
 
