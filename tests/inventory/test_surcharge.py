@@ -145,7 +145,7 @@ def test_a_surcharge_moves_units_and_bad_surcharges_are_refused() -> None:
 def test_the_mip_fallback_with_surcharges_matches_the_search(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import router.single as single
+    import router.order_search as order_search
 
     rng = np.random.default_rng(11)
     net = _network(rng, 4, 3)
@@ -154,8 +154,8 @@ def test_the_mip_fallback_with_surcharges_matches_the_search(
     atp = rng.integers(0, 3, size=(4, 2))
     extra = rng.uniform(0, 5, (4, 2))
     res = router.route(order, atp, unit_surcharge=extra)
-    monkeypatch.setattr(single, "WORK_LIMIT", -1)
-    monkeypatch.setattr(single, "SUBSET_LIMIT", -1)
+    monkeypatch.setattr(order_search, "WORK_LIMIT", -1)
+    monkeypatch.setattr(order_search, "SUBSET_LIMIT", -1)
     fb = router.route(order, atp, unit_surcharge=extra)
     assert fb.solver == "single+mip"
     assert res.objective is not None and fb.objective is not None

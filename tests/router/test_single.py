@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import router.order_search
 import router.single
 from models import REASONS, Line, LineQty, Order, OrderPlan, Plan, Shipment, parse_problem
 from router import ProblemData, check_plan, optimize
@@ -230,7 +231,7 @@ def test_random_orders_route_optimally(
 
 def route_by_programme(*case: Any) -> SingleResult:
     """The same order with set enumeration turned off: the dynamic programme decides."""
-    with mock.patch.object(router.single, "SUBSET_LIMIT", 0):
+    with mock.patch.object(router.order_search, "SUBSET_LIMIT", 0):
         return route_alone(*case)
 
 
@@ -460,8 +461,8 @@ def test_the_programme_and_the_mip_fallback_give_the_same_optimum(
     lines = [{"sku": "A", "qty": 2}, {"sku": "B", "qty": 2}]
     exact = route_hand(with_order(raw, lines=lines))
     assert exact.solver == "single"
-    monkeypatch.setattr(router.single, "SUBSET_LIMIT", 0)  # sets → programme
-    monkeypatch.setattr(router.single, "WORK_LIMIT", 0)  # programme → MIP
+    monkeypatch.setattr(router.order_search, "SUBSET_LIMIT", 0)  # sets → programme
+    monkeypatch.setattr(router.order_search, "WORK_LIMIT", 0)  # programme → MIP
     fallback = route_hand(with_order(raw, lines=lines))
     assert fallback.solver == "single+mip" and fallback.status == "optimal"
     assert close(fallback.cost, exact.cost)
