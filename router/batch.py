@@ -4,14 +4,23 @@ Pipeline (each step keeps a valid plan in hand, so a time limit never loses one)
 
 1. Data → candidates: every feasible (order, node) shipment, pruned with numpy.
 2. Rule-based plan: the first incumbent and the fallback.
-3. LP relaxation by column generation: each order starts with its few most promising
-   nodes; the other columns are priced with the duals, so the bound holds for the full
-   problem while the LP stays small.
-4. Rounding: fix what the LP routes integrally, a small MIP for the rest.
-5. Reduced-cost fixing against that incumbent: removes most candidates, provably
+3. Dantzig–Wolfe decomposition (:mod:`router.patterns`), above
+   :data:`SUPPORT_MIN_PAIRS` candidates: each order's complete plans ("patterns") as
+   columns, priced exactly by the single-order search. Its Lagrangian bound is the
+   strongest this engine proves (fixed costs are never paid fractionally), and the master
+   gives a plan within a few tenths of a percent of it.
+4. LP relaxation of the compact MIP by column generation: each order starts with its few
+   most promising nodes; the other columns are priced with the duals, so the bound holds
+   for the full problem while the LP stays small.
+5. Rounding: fix what the LP routes integrally, a small MIP for the rest.
+6. Reduced-cost fixing against the incumbent: removes most candidates, provably
    without losing any plan cheaper than the incumbent.
-6. Exact MIP on what is left, split into independent components (orders interact only
+7. Exact MIP on what is left, split into independent components (orders interact only
    through binding stock and capacity rows), small ones bundled. Costs and bounds add up.
+
+Past :data:`LARGE_PAIRS` candidates (a day of a national network) steps 4–7 would not
+fit in the time: step 3 takes most of it, then fix-and-optimize over neighbourhoods of
+orders improves the master's plan.
 
 The answer is the best valid plan seen, with the best proven bound, ``optimal`` when
 they meet (to ``rel_gap``).
@@ -35,6 +44,8 @@ from router.formulation import build_mip, vector_from_assignment
 from router.greedy import route_greedy
 from router.lagrange import lagrangian_bound
 from router.neighbourhood import home_bundles, improve
+from router.patterns import column_generation as decompose
+from router.patterns import master_plan
 from router.relaxation import (
     column_generation,
     initial_columns,
@@ -59,6 +70,13 @@ SUPPORT_SHARE = 0.6
 """Share of the time left for the MIP over the LP's support (the main primal heuristic)."""
 BUNDLE_PAIRS = 1500
 """Candidate shipments per bundle of components in the final MIPs."""
+DW_SHARE = 0.5
+"""Share of the time left for the Dantzig–Wolfe column generation (it stops when it
+converges, usually in a few rounds)..."""
+DW_SHARE_LARGE = 0.8
+"""... and on the large path, where it is the main step."""
+MASTER_PLAN_SHARE = 0.5
+"""Share of the time then left for the plan from the master."""
 
 
 class _Best:
@@ -111,30 +129,52 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     }
     bound: float | None = best.cost if cand.num_pairs == 0 else None  # nothing can ship
 
+    if cand.num_pairs > SUPPORT_MIN_PAIRS and not _proven(best.cost, bound, params.rel_gap):
+        share = DW_SHARE_LARGE if cand.num_pairs > LARGE_PAIRS else DW_SHARE
+        dec = decompose(data, cand, best.a, clock.left() * share)
+        if dec is not None:
+            bound = dec.bound
+            stats.update(
+                dw_bound=dec.bound,
+                dw_lp=dec.lp,
+                dw_rounds=dec.rounds,
+                dw_columns=len(dec.pool),
+                dw_seconds=dec.seconds,
+            )
+            best.offer(
+                master_plan(
+                    data,
+                    cand,
+                    dec,
+                    clock.left() * MASTER_PLAN_SHARE,
+                    params.threads,
+                )
+            )
+            stats["dw_cost"] = best.cost
+
     if cand.num_pairs > LARGE_PAIRS:
-        # Too large for the coupled LP in the time limit: fix-and-optimize over bundles of
-        # neighbouring orders on restricted candidates, then a Lagrangian bound.
+        # Too large for the compact LP in the time limit: fix-and-optimize over bundles of
+        # neighbouring orders on restricted candidates, from the master's plan.
         keep = initial_columns(data, cand, LARGE_COLUMNS, must=best.a)
         allowed = cand.subset(keep)
         groups = home_bundles(data, allowed, LARGE_BUNDLE_ORDERS)
         stats["bundles"] = float(len(groups))
-        improve_until = clock.left() * 0.65
-        while clock.left() > 0.5 and clock.elapsed() < improve_until:
+        while clock.left() > 0.5 and not _proven(best.cost, bound, params.rel_gap):
             before = best.cost
-            seconds = improve_until - clock.elapsed()
             best.offer(
-                improve(data, allowed, best.a, groups, params.backend, seconds, params.threads)
+                improve(data, allowed, best.a, groups, params.backend, clock.left(), params.threads)
             )
             stats["passes"] = stats.get("passes", 0.0) + 1
             if best.cost > before - 1e-6 * abs(before):
                 break
-        bound = lagrangian_bound(data, cand, best.cost, clock.left())
-        stats["lagrangian_bound"] = bound
+        if bound is None:  # the decomposition did not finish a round: a cheap bound
+            bound = lagrangian_bound(data, cand, best.cost, clock.left())
+            stats["lagrangian_bound"] = bound
     elif not _proven(best.cost, bound, params.rel_gap):
         keep0 = initial_columns(data, cand, INITIAL_COLUMNS, must=best.a)
         cg = column_generation(data, cand, keep0, clock.left() * 0.3)
         if cg is not None:
-            bound = cg.bound
+            bound = cg.bound if bound is None else max(bound, cg.bound)
             stats.update(lp_bound=cg.bound, lp_rounds=cg.rounds, lp_columns=cg.cand.num_pairs)
             best.offer(round_relaxation(data, cg.cand, cg.relax))
             stats["rounded_cost"] = best.cost
