@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models import Order, Problem, parse_problem
+from models import Line, Order, Problem, parse_problem
 from router import SolveParams, optimize
 from router.data import FloatArray, IntArray, ProblemData
 from router.generate import generate
@@ -70,7 +70,8 @@ def sample_orders(demo: Demo, n: int, seed: int = 1) -> list[tuple[Order, IntArr
     for i in range(n):
         base = orders[int(rng.integers(len(orders)))]
         want = int(rng.integers(1, MAX_LINES + 1))
-        lines, seen = [], set()
+        lines: list[Line] = []
+        seen: set[str] = set()
         k = orders.index(base)
         while len(lines) < want:
             for line in orders[k % len(orders)].lines:

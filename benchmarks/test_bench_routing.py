@@ -27,6 +27,7 @@ from benchmarks.instances import binding_rows, greedy_cost, load, saving_pct, si
 from router.backends import solve
 from router.candidates import build_candidates
 from router.formulation import ROW_KINDS, build_mip
+from router.patterns import column_generation, master_plan
 
 T = TypeVar("T")
 
@@ -258,6 +259,32 @@ def test_us1000_optimize(benchmark: Any, backend: str, limit: float) -> None:
 @pytest.mark.benchmark(group="us-1000x100")
 def test_us1000_greedy(benchmark: Any) -> None:
     _greedy(benchmark, "us-1000x100", None)
+
+
+@pytest.mark.benchmark(group="us-1000x100 decomposition")
+def test_us1000_decomposition_bound(benchmark: Any) -> None:
+    """Column generation alone (router.patterns): the proven bound and its time."""
+    data = load("us-1000x100")
+    cand = build_candidates(data)
+    base = router.route_greedy(data, cand)
+    dec, wall = _run(benchmark, lambda: column_generation(data, cand, base, 30.0), 3)
+    assert dec is not None and dec.converged
+    benchmark.extra_info.update(
+        bound=dec.bound, lp=dec.lp, rounds=dec.rounds, patterns=len(dec.pool), seconds=wall
+    )
+
+
+@pytest.mark.benchmark(group="us-1000x100 decomposition")
+def test_us1000_decomposition_plan(benchmark: Any) -> None:
+    """The plan from a converged master (router.patterns.master_plan), timed alone."""
+    data = load("us-1000x100")
+    cand = build_candidates(data)
+    dec = column_generation(data, cand, router.route_greedy(data, cand), 30.0)
+    assert dec is not None
+    plan, wall = _run(benchmark, lambda: master_plan(data, cand, dec, 10.0), 3)
+    assert not router.assignment_violations(data, plan)
+    cost = router.total_cost(data, plan)
+    benchmark.extra_info.update(cost=cost, gap=(cost - dec.bound) / cost, seconds=wall)
 
 
 # ----------------------------------------------------------------------------- day-sized

@@ -1,0 +1,199 @@
+"""The Dantzig–Wolfe decomposition: its bound is proven, its pricing exact, its plans valid."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+
+import router.batch
+import router.order_search
+from models import parse_problem
+from router import ProblemData, SolveParams, assignment_violations, optimize, total_cost
+from router.candidates import build_candidates
+from router.greedy import route_greedy
+from router.patterns import _Pricer, _Rows, column_generation, master_plan
+from router.relaxation import column_generation as compact_lp
+from router.relaxation import initial_columns
+from router.single import SingleOrderRouter
+from tests.router.test_optimality import (
+    assert_proven_optimal,
+    assert_valid_result,
+    compile_problem,
+    cost_tol,
+    enumerable_oracle,
+)
+from tests.strategies import problems
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "examples"
+CONTESTED = problems(min_nodes=2, max_nodes=4, max_orders=4, max_lines=2, dense_stock=True)
+"""Several orders over few nodes with stock everywhere: the coupling rows bind often."""
+
+
+@cache
+def mid_instance() -> ProblemData:
+    """300 Vietnam orders: about 8,000 candidate shipments, scarce stock at stores."""
+    from router.generate import generate
+
+    return ProblemData.from_problem(parse_problem(generate("vn", 300, 5)))
+
+
+def _decompose(data: ProblemData) -> tuple[Any, Any]:
+    cand = build_candidates(data)
+    dec = column_generation(data, cand, route_greedy(data, cand), seconds=30.0)
+    assert dec is not None
+    return cand, dec
+
+
+@settings(max_examples=120, deadline=None)
+@given(problem=CONTESTED)
+def test_bound_is_below_the_optimum_and_the_plan_is_valid(problem: dict[str, Any]) -> None:
+    oracle = enumerable_oracle(problem)
+    best, _ = oracle.optimum()
+    data = compile_problem(problem)
+    cand, dec = _decompose(data)
+    assert dec.bound <= best + cost_tol("scip", best), (dec.bound, best)
+    plan = master_plan(data, cand, dec, time_limit=10.0)
+    assert assignment_violations(data, plan) == []
+    assert total_cost(data, plan) >= best - cost_tol("scip", best)
+    if dec.converged:
+        assert dec.lp == pytest.approx(dec.bound, rel=1e-6, abs=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=CONTESTED)
+def test_bound_is_at_least_the_compact_lp_bound(problem: dict[str, Any]) -> None:
+    """Patterns never pay a fixed cost fractionally: the master LP dominates the plain LP."""
+    data = compile_problem(problem)
+    cand = build_candidates(data)
+    if cand.num_pairs == 0:
+        return
+    _, dec = _decompose(data)
+    lp = compact_lp(data, cand, initial_columns(data, cand, 8), 30.0)
+    assert lp is not None and lp.converged and dec.converged
+    assert dec.bound >= lp.bound - 1e-6 * max(1.0, abs(lp.bound))
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=CONTESTED)
+def test_pricing_past_the_work_limit_keeps_the_bound_valid(
+    problem: dict[str, Any], monkeypatch_module: pytest.MonkeyPatch
+) -> None:
+    """When the one-order search gives up, pricing returns a lower bound, never more."""
+    oracle = enumerable_oracle(problem)
+    best, _ = oracle.optimum()
+    data = compile_problem(problem)
+    monkeypatch_module.setattr(router.order_search, "WORK_LIMIT", -1)
+    monkeypatch_module.setattr(router.order_search, "SUBSET_LIMIT", -1)
+    try:
+        _, dec = _decompose(data)
+    finally:
+        monkeypatch_module.undo()
+    assert dec.bound <= best + cost_tol("scip", best)
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Any:
+    mp = pytest.MonkeyPatch()
+    yield mp
+    mp.undo()
+
+
+@settings(max_examples=80, deadline=None)
+@given(problem=CONTESTED)
+def test_optimize_through_the_decomposition_is_still_exact(
+    problem: dict[str, Any], monkeypatch_module: pytest.MonkeyPatch
+) -> None:
+    """With the decomposition switched on for every size, optimize still proves the
+    brute-force optimum (its bound and plan feed the exact steps after it)."""
+    oracle = enumerable_oracle(problem)
+    best, _ = oracle.optimum()
+    data = compile_problem(problem)
+    monkeypatch_module.setattr(router.batch, "SUPPORT_MIN_PAIRS", -1)
+    try:
+        result = optimize(data, SolveParams(backend="scip", time_limit=20.0))
+    finally:
+        monkeypatch_module.undo()
+    assert_valid_result(oracle, data, result)
+    assert abs(result.cost - best) <= cost_tol("scip", best), (result.cost, best)
+    assert_proven_optimal(result, "scip")
+    assert result.bound is not None and result.bound <= best + cost_tol("scip", best)
+
+
+def test_pricing_at_zero_prices_is_the_single_order_optimum() -> None:
+    """The candidates → search translation: with no dual prices, each order's pattern
+    value is what the single-order router (the live hot path) proves optimal."""
+    data = mid_instance()
+    cand = build_candidates(data)
+    pricer = _Pricer(data, cand, _Rows.of(data, cand))
+    single = SingleOrderRouter(data)
+    orders = data.problem.orders
+    for o in range(0, data.num_orders, 7):
+        order = orders[o]
+        skus = [data.sku_index[ln.sku] for ln in order.lines]
+        value, arcs, qty, exact = pricer.price(o)
+        assert exact
+        res = single.route(order, data.atp[:, skus])
+        assert value == pytest.approx(res.cost, rel=1e-9, abs=1e-9), order.id
+        assert int(qty.sum()) == sum(ln.qty for sh in res.plan.shipments for ln in sh.lines)
+        assert arcs.size == qty.size
+
+
+def test_mid_instance_bound_plan_and_pipeline() -> None:
+    data = mid_instance()
+    cand, dec = _decompose(data)
+    assert dec.converged
+    lp = compact_lp(data, cand, initial_columns(data, cand, 8), 60.0)
+    assert lp is not None
+    assert dec.bound >= lp.bound - 1e-6 * lp.bound
+    plan = master_plan(data, cand, dec, time_limit=20.0)
+    assert assignment_violations(data, plan) == []
+    cost = total_cost(data, plan)
+    assert dec.bound <= cost
+    assert cost <= total_cost(data, route_greedy(data, cand))
+    assert (cost - dec.bound) / cost < 0.02  # the master's plan is close to its bound
+    result = optimize(data, SolveParams(time_limit=10.0))
+    assert result.stats["dw_bound"] == pytest.approx(dec.bound, rel=1e-9)
+    assert result.bound is not None and result.bound >= dec.bound - 1e-9
+    assert result.cost <= cost + 1e-6
+
+
+def test_the_example_bound_is_below_its_optimal_plan() -> None:
+    problem = json.loads((EXAMPLES / "small-problem.json").read_text())
+    plan = json.loads((EXAMPLES / "small-plan.json").read_text())
+    data = ProblemData.from_problem(parse_problem(problem))
+    cand, dec = _decompose(data)
+    assert dec.bound <= plan["cost"]["total"] + 1e-6
+    assert total_cost(data, master_plan(data, cand, dec, 10.0)) >= plan["cost"]["total"] - 1e-6
+
+
+def test_the_master_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """`router route` writes plans on stdout: HiGHS' banner must not get in."""
+    data = mid_instance()
+    _decompose(data)
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_candidates_out_of_order_are_refused() -> None:
+    data = mid_instance()
+    cand = build_candidates(data)
+    shuffled = type(cand)(
+        cand.pair_order[::-1].copy(),
+        cand.pair_node[::-1].copy(),
+        cand.pair_fixed[::-1].copy(),
+        cand.pair_per_kg[::-1].copy(),
+        cand.pair_distance[::-1].copy(),
+        cand.pair_transit[::-1].copy(),
+        cand.pair_own[::-1].copy(),
+        (cand.num_pairs - 1 - cand.arc_pair)[::-1].copy(),
+        cand.arc_line[::-1].copy(),
+        cand.arc_unit[::-1].copy(),
+        cand.arc_cap[::-1].copy(),
+    )
+    with pytest.raises(ValueError, match="sorted"):
+        _Pricer(data, shuffled, _Rows.of(data, shuffled))
