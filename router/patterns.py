@@ -398,6 +398,8 @@ def column_generation(
     )
 
 
+FREE_ORDERS = 2_000
+"""Most orders the plan's MIP re-decides around the ones the LP leaves fractional."""
 FULL_MASTER_COLUMNS = 60_000
 """Up to this many patterns, the plan's last step is a MIP over all of them (else only
 over the orders the LP leaves fractional)."""
@@ -412,10 +414,11 @@ def master_plan(
 ) -> Assignment:
     """A valid plan from the master, in three steps, each no worse than the last.
 
-    1. Orders whose LP value is one whole pattern keep it, unless it shares a row with an
-       order the LP spreads over several; the others, most decided first, take their best
-       plan on the stock and capacity left (exact search; at the LP's prices it does
-       worse: the residual already holds the scarcity those prices stand for).
+    1. Orders whose LP value is one whole pattern keep it. The others (and, up to
+       :data:`FREE_ORDERS` in all, the whole ones that share a row with them), most
+       decided first, take their LP pattern if it still fits, else their best plan on the
+       stock and capacity left (exact search; at the LP's prices it does worse: the
+       residual already holds the scarcity those prices stand for).
     2. Those orders choose among all their patterns in a MIP on what the first group
        leaves (step 1's choice is the warm start).
     3. With time left and at most :data:`FULL_MASTER_COLUMNS` patterns, every order
@@ -428,17 +431,19 @@ def master_plan(
     col_order = np.asarray(pool.order, dtype=np.int64)
     whole_col = z >= 1.0 - INTEGRAL_TOL
     # Orders spread over several patterns are free; so are the whole ones that share a
-    # row with them (so that the MIP can make room for them).
+    # row with them (so that the MIP can make room for them), while they stay few.
     touched = np.zeros(rows.size, dtype=bool)
     for j in np.flatnonzero((z > INTEGRAL_TOL) & ~whole_col).tolist():
         touched[pool.row_idx[j]] = True
-    whole = np.asarray(
-        [j for j in np.flatnonzero(whole_col).tolist() if not touched[pool.row_idx[j]].any()],
-        dtype=np.int64,
-    )
+    all_whole = np.flatnonzero(whole_col)
+    near = np.asarray([touched[pool.row_idx[j]].any() for j in all_whole.tolist()], dtype=bool)
+    spread = data.num_orders - all_whole.size
+    whole = all_whole[~near] if spread + int(near.sum()) <= FREE_ORDERS else all_whole
     decided = np.zeros(data.num_orders, dtype=bool)
     decided[col_order[whole]] = True
     left = rows.rhs - _usage(pool, whole, rows.size)
+    lp_whole = np.full(data.num_orders, -1, dtype=np.int64)
+    lp_whole[col_order[all_whole]] = all_whole
     certainty = np.zeros(data.num_orders)
     np.maximum.at(certainty, col_order, z)
     free = np.flatnonzero(~decided)
@@ -447,10 +452,12 @@ def master_plan(
     rest_left = left.copy()
     greedy: list[int] = []
     for o in free.tolist():
-        _, arcs, qty, _ = pricer.price(o, rest_left)
-        j = pricer.add(pool, o, arcs, qty)
+        j = int(lp_whole[o])
+        if j < 0 or np.any(rest_left[pool.row_idx[j]] < pool.row_val[j] - 1e-9):
+            _, arcs, qty, _ = pricer.price(o, rest_left)
+            j = pricer.add(pool, o, arcs, qty)
         greedy.append(j)
-        rest_left -= _usage(pool, np.asarray([j]), rows.size)
+        rest_left[pool.row_idx[j]] -= pool.row_val[j]
     choice = np.concatenate([whole, np.asarray(greedy, dtype=np.int64)])
     costs = np.asarray(pool.cost)
     col_order = np.asarray(pool.order, dtype=np.int64)
