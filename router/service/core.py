@@ -189,7 +189,9 @@ class RoutingService:
 
     def reject(self, order_id: str, body: NodeRef | dict[str, Any]) -> OrderAnswer:
         ref = parse(NodeRef, body)
-        return self.store.transact(lambda c: orders.reject(c, self.networks.get(c), order_id, ref))
+        return self.store.transact(
+            lambda c: orders.reject(c, self.networks.get(c), order_id, ref, self.opportunity)
+        )
 
     def return_units(self, order_id: str, body: Return | dict[str, Any]) -> OrderAnswer:
         ret = parse(Return, body)

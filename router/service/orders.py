@@ -322,12 +322,19 @@ def fulfil(conn: Connection, order_id: str, body: NodeRef) -> OrderAnswer:
     return _save(conn, order_id, doc, plan)
 
 
-def reject(conn: Connection, net: Network, order_id: str, body: NodeRef) -> OrderAnswer:
+def reject(
+    conn: Connection,
+    net: Network,
+    order_id: str,
+    body: NodeRef,
+    opportunity: OpportunityCache | None = None,
+) -> OrderAnswer:
     """The node cannot pick its shipment: release it and reroute without that node.
 
     Every shipment not yet fulfilled is released and the order's remaining units are
     routed again, optimally, without the nodes that rejected it (and without nodes that
-    already shipped part of it: one shipment per order and node).
+    already shipped part of it: one shipment per order and node); with ``opportunity``,
+    by the same inventory-aware objective as a new order.
     """
     doc, state = _load(conn, order_id, lock=True)
     plan = LivePlan.model_validate(doc["plan"])
@@ -364,6 +371,7 @@ def reject(conn: Connection, net: Network, order_id: str, body: NodeRef) -> Orde
             exclude=[n for n in unusable if n != point],
             explain=False,
             no_stock=[n for n in unusable if n == point],
+            opportunity=opportunity,
         )
         new_shipments = [
             LiveShipment(**s.model_dump(), state="reserved") for s in result.plan.shipments

@@ -46,3 +46,47 @@ def test_inventory_aware_service_routes_validly(tmp_path: Path) -> None:
 def test_unknown_policy_setting_is_refused() -> None:
     with pytest.raises(ValueError):
         Settings(routing_policy="clairvoyant")
+
+
+def test_reject_reroutes_by_the_same_inventory_aware_objective(tmp_path: Path) -> None:
+    """A rejected shipment is rerouted with the opportunity costs too, not myopically."""
+    problem = example_problem()
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/r.db",
+        api_keys="k:admin",
+        routing_policy="inventory_aware",
+        opportunity_recompute_s=0.0,
+    )
+    svc = RoutingService(settings)
+    try:
+        svc.load_problem(problem)
+        assert svc.opportunity is not None
+        routed = [(body, svc.route(body)[0]) for body in problem["orders"]]
+        body, answer = next(
+            (b, a)
+            for b, a in routed[2:]  # after a few orders, so that a forecast exists
+            if b.get("method", "ship") == "ship" and a.plan.shipments
+        )
+        node = answer.plan.shipments[0].node
+        calls: list[bool] = []
+        current = svc.opportunity.current
+
+        def spy(*args: Any) -> Any:
+            out = current(*args)
+            calls.append(out is not None)
+            return out
+
+        svc.opportunity.current = spy  # type: ignore[method-assign]
+        after = svc.reject(body["id"], {"node": node})
+        assert calls and all(calls)  # the reroute priced the opportunity costs
+        assert node not in {sh.node for sh in after.plan.shipments}
+        qty = sum(ln["qty"] for ln in body["lines"])
+        assert (
+            sum(ln.qty for sh in after.plan.shipments for ln in sh.lines)
+            + sum(u.qty for u in after.plan.unfilled)
+            == qty
+        )
+        inv = svc.inventory()
+        assert all(s.on_hand >= s.reserved >= 0 for s in inv.inventory)
+    finally:
+        svc.close()
