@@ -76,7 +76,7 @@ def test_reject_reroutes_by_the_same_inventory_aware_objective(tmp_path: Path) -
             calls.append(out is not None)
             return out
 
-        svc.opportunity.current = spy  # type: ignore[method-assign]
+        svc.opportunity.current = spy  # type: ignore[method-assign,assignment]
         after = svc.reject(body["id"], {"node": node})
         assert calls and all(calls)  # the reroute priced the opportunity costs
         assert node not in {sh.node for sh in after.plan.shipments}
