@@ -342,9 +342,11 @@ def column_generation(
 ) -> Decomposition | None:
     """The master LP by column generation within ``seconds``, with the best bound seen.
 
-    None if not even the first LP could be solved in time.
+    None if not even the first round (every order priced, then the LP) fits in time. A
+    round cut short by the deadline gives no bound (its values would mix two prices).
     """
     start = time.perf_counter()
+    deadline = start + seconds
     rows = _Rows.of(data, cand)
     pricer = _Pricer(data, cand, rows)
     pool = _Pool()
@@ -356,39 +358,30 @@ def column_generation(
         for o, arcs, qty in pricer.patterns_of(incumbent):
             pricer.add(pool, o, arcs, qty)
     value = np.zeros(n_orders)
-    exact = np.ones(n_orders, dtype=bool)
     todo = np.arange(n_orders)
     pi = np.zeros(rows.size)
     master = _Master(n_orders, rows)
     best_bound, last = -np.inf, None
     for rnd in range(1, max_rounds + 1):
-        pricer.set_duals(pi)
-        for o in todo.tolist():
-            v, arcs, qty, ok = pricer.price(o)
-            value[o], exact[o] = v, ok
-            if arcs.size:
-                pricer.add(pool, o, arcs, qty)
-        bound = float(value.sum() + pi @ rows.rhs)
-        best_bound = max(best_bound, bound)
+        if not _price_round(pricer, pool, todo, pi, value, deadline):
+            break  # cut short: its values would mix two prices, so it gives no bound
+        best_bound = max(best_bound, float(value.sum() + pi @ rows.rhs))
         master.add(pool)
-        left = seconds - (time.perf_counter() - start)
+        left = deadline - time.perf_counter()
         if last is not None and left <= 0:
             break
-        out = master.solve(left if last is not None else max(left, 1.0))
+        out = master.solve(max(left, 0.05))
         if out is None:
             break
         lp, z, _, new_pi = out
         last = (lp, z, rnd, new_pi)
-        tol = 1e-7 * max(abs(lp), 1.0)
-        if lp - best_bound <= tol:
-            seconds_used = time.perf_counter() - start
-            return Decomposition(
-                best_bound, lp, True, rnd, z, pool, rows, seconds_used, pricer, new_pi
-            )
+        if lp - best_bound <= 1e-7 * max(abs(lp), 1.0):
+            used = time.perf_counter() - start
+            return Decomposition(best_bound, lp, True, rnd, z, pool, rows, used, pricer, new_pi)
         changed = new_pi != pi
         pi = new_pi
         todo = np.flatnonzero(pricer.incidence @ changed.astype(np.float64) > 0)
-        if todo.size == 0:  # no order's prices moved, yet a gap: only inexact pricing left
+        if todo.size == 0:  # no price moved, yet a gap: only inexact pricing is left
             break
     if last is None:
         return None
@@ -396,6 +389,26 @@ def column_generation(
     return Decomposition(
         best_bound, lp, False, rnd, z, pool, rows, time.perf_counter() - start, pricer, lp_pi
     )
+
+
+def _price_round(
+    pricer: _Pricer,
+    pool: _Pool,
+    todo: IntArray,
+    pi: FloatArray,
+    value: FloatArray,
+    deadline: float,
+) -> bool:
+    """Price ``todo`` at ``pi`` into ``value``, adding the patterns found; False if the
+    deadline cut the round short."""
+    pricer.set_duals(pi)
+    for i, o in enumerate(todo.tolist()):
+        if i % 256 == 255 and time.perf_counter() > deadline:
+            return False
+        value[o], arcs, qty, _ = pricer.price(o)
+        if arcs.size:
+            pricer.add(pool, o, arcs, qty)
+    return True
 
 
 FREE_ORDERS = 2_000

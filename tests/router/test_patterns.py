@@ -197,3 +197,14 @@ def test_candidates_out_of_order_are_refused() -> None:
     )
     with pytest.raises(ValueError, match="sorted"):
         _Pricer(data, shuffled, _Rows.of(data, shuffled))
+
+
+def test_no_time_gives_no_bound_rather_than_an_overrun() -> None:
+    """A first round cut short by the deadline gives up (None), instead of pricing every
+    order of a large network past the time limit."""
+    data = mid_instance()
+    cand = build_candidates(data)
+    assert data.num_orders > 256
+    assert column_generation(data, cand, None, seconds=0.0) is None
+    dec = column_generation(data, cand, None, seconds=30.0)
+    assert dec is not None and dec.converged
