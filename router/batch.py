@@ -8,7 +8,8 @@ Pipeline (each step keeps a valid plan in hand, so a time limit never loses one)
    :data:`SUPPORT_MIN_PAIRS` candidates: each order's complete plans ("patterns") as
    columns, priced exactly by the single-order search. Its Lagrangian bound is the
    strongest this engine proves (fixed costs are never paid fractionally), and the master
-   gives a plan within a few tenths of a percent of it.
+   gives a plan within a few tenths of a percent of it; one pass of fix-and-optimize over
+   neighbourhoods of orders (all their candidates) improves that plan.
 4. LP relaxation of the compact MIP by column generation: each order starts with its few
    most promising nodes; the other columns are priced with the duals, so the bound holds
    for the full problem while the LP stays small.
@@ -77,6 +78,11 @@ DW_SHARE_LARGE = 0.8
 """... and on the large path, where it is the main step."""
 MASTER_PLAN_SHARE = 0.5
 """Share of the time then left for the plan from the master."""
+MID_BUNDLE_ORDERS = 200
+"""Orders per neighbourhood in the fix-and-optimize pass after the master's plan."""
+NEIGHBOURHOOD_SHARE = 0.6
+"""Share of the time then left for that pass (on us-1000x100 one pass takes 1.5 s and
+brings the master's plan from 0.09 % to 0.02 % above the optimum)."""
 
 
 class _Best:
@@ -151,6 +157,15 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
                 )
             )
             stats["dw_cost"] = best.cost
+            if cand.num_pairs <= LARGE_PAIRS and not _proven(best.cost, bound, params.rel_gap):
+                # one pass of fix-and-optimize over all candidates: the master only knows
+                # the patterns it priced, the compact MIP of a neighbourhood knows them all
+                groups = home_bundles(data, cand, MID_BUNDLE_ORDERS)
+                seconds = clock.left() * NEIGHBOURHOOD_SHARE
+                best.offer(
+                    improve(data, cand, best.a, groups, params.backend, seconds, params.threads)
+                )
+                stats["neighbourhood_cost"] = best.cost
 
     if cand.num_pairs > LARGE_PAIRS:
         # Too large for the compact LP in the time limit: fix-and-optimize over bundles of
