@@ -29,7 +29,8 @@ Column generation. The restricted master starts with every order's empty pattern
 is always feasible), the incumbent's patterns and each order's own optimum; each round
 solves the LP with HiGHS (warm-started: columns are added to the same model), prices the
 orders whose rows' duals changed (an order touching no changed row keeps its value), and
-adds every pattern with negative reduced cost.
+adds each priced pattern the pool does not have yet (at the LP's duals only one with
+negative reduced cost can be new).
 
 Plan. Orders whose LP solution is one whole pattern keep it; the others choose among their
 patterns in a small MIP on the stock and capacity left (:func:`master_plan`). The result is
@@ -57,11 +58,12 @@ _HIGHS = getattr(getattr(highspy, "_core", None), "_Highs", highspy.Highs)
 a banner on stdout before any option can silence it (and ``router route`` writes plans
 there)."""
 INTEGRAL_TOL = 1e-6
+"""A pattern at z ≥ 1 − this is taken whole by the plan."""
 MASTER_BACKEND: Backend = "scipy"
 """The master MIPs' solver, by measurement: on vn-day's 5,600-pattern MIP scipy's HiGHS
-improves the warm start by 11 % in 1 s, where SCIP and HiGHS through OR-Tools return it
-unchanged."""
-"""A pattern at z ≥ 1 − this is taken whole by the plan."""
+improves on the greedy choice by 11 % in 1 s, where SCIP and HiGHS through OR-Tools,
+given it as a hint, return it unchanged. (scipy takes no hint: a MIP's answer is kept
+only when it is cheaper.)"""
 _NO_ARC = 1e18
 """Unit cost where an order's pair has no arc for a line (never useful: above any penalty)."""
 
@@ -237,6 +239,8 @@ class _Pricer:
 
     def add(self, pool: _Pool, o: int, arcs: IntArray, units: IntArray) -> int:
         """The pattern's column, added with its true cost and rows if it is new."""
+        by_arc = np.argsort(arcs, kind="stable")
+        arcs, units = arcs[by_arc], units[by_arc]
         sig = (o, arcs.tobytes() + units.tobytes())
         if sig in pool.seen:
             return pool.seen[sig]
@@ -284,11 +288,16 @@ class _Pricer:
         pos = np.minimum(pos, order.size - 1)
         found = arc_key[order[pos]] == keys
         arcs, qty, orders = order[pos[found]], a.qty[found], a.order[found]
-        out = []
-        for o in np.unique(orders).tolist():
-            sel = orders == o
-            out.append((o, arcs[sel], qty[sel]))
-        return out
+        by_order = np.argsort(orders, kind="stable")
+        arcs, qty, orders = arcs[by_order], qty[by_order], orders[by_order]
+        cuts = np.flatnonzero(np.diff(orders)) + 1
+        return [
+            (int(os_[0]), ar, q)
+            for os_, ar, q in zip(
+                np.split(orders, cuts), np.split(arcs, cuts), np.split(qty, cuts), strict=True
+            )
+            if os_.size
+        ]
 
 
 class _Master:
@@ -322,7 +331,8 @@ class _Master:
 
     def solve(self, time_limit: float) -> tuple[float, FloatArray, FloatArray, FloatArray] | None:
         """(objective, z, σ, π) of the LP, or None if not solved to optimality in time."""
-        self.h.setOptionValue("time_limit", max(time_limit, 0.01))
+        # HiGHS counts time_limit against the object's total run time over every run()
+        self.h.setOptionValue("time_limit", self.h.getRunTime() + max(time_limit, 0.01))
         self.h.run()
         if self.h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
             return None
@@ -402,8 +412,8 @@ def _price_round(
     """Price ``todo`` at ``pi`` into ``value``, adding the patterns found; False if the
     deadline cut the round short."""
     pricer.set_duals(pi)
-    for i, o in enumerate(todo.tolist()):
-        if i % 256 == 255 and time.perf_counter() > deadline:
+    for o in todo.tolist():
+        if time.perf_counter() > deadline:
             return False
         value[o], arcs, qty, _ = pricer.price(o)
         if arcs.size:
@@ -433,9 +443,12 @@ def master_plan(
        stock and capacity left (exact search; at the LP's prices it does worse: the
        residual already holds the scarcity those prices stand for).
     2. Those orders choose among all their patterns in a MIP on what the first group
-       leaves (step 1's choice is the warm start).
+       leaves (kept only if cheaper than step 1's choice).
     3. With time left and at most :data:`FULL_MASTER_COLUMNS` patterns, every order
-       chooses again in the MIP over the whole pool (step 2's plan as warm start).
+       chooses again in the MIP over the whole pool (kept only if cheaper).
+
+    Past ``time_limit`` step 1 leaves the orders it has not reached unfilled unless their
+    LP pattern fits. It prices with no dual prices: the pricer's duals are reset.
     """
     start = time.perf_counter()
     pool, pricer, rows = dec.pool, dec.pricer, dec.rows
@@ -467,7 +480,10 @@ def master_plan(
     for o in free.tolist():
         j = int(lp_whole[o])
         if j < 0 or np.any(rest_left[pool.row_idx[j]] < pool.row_val[j] - 1e-9):
-            _, arcs, qty, _ = pricer.price(o, rest_left)
+            if time.perf_counter() - start < time_limit:
+                _, arcs, qty, _ = pricer.price(o, rest_left)
+            else:  # out of time: unfilled (the empty pattern always fits)
+                arcs = qty = np.zeros(0, dtype=np.int64)
             j = pricer.add(pool, o, arcs, qty)
         greedy.append(j)
         rest_left[pool.row_idx[j]] -= pool.row_val[j]

@@ -7,6 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 
@@ -208,3 +209,34 @@ def test_no_time_gives_no_bound_rather_than_an_overrun() -> None:
     assert column_generation(data, cand, None, seconds=0.0) is None
     dec = column_generation(data, cand, None, seconds=30.0)
     assert dec is not None and dec.converged
+
+
+def test_the_master_gets_its_time_limit_every_round() -> None:
+    """HiGHS measures ``time_limit`` against an object's total run time: each solve must
+    get its own budget, or column generation stops after a few rounds, silently."""
+    from router.patterns import _Master, _Pool
+
+    rng = np.random.default_rng(3)
+    rows_n, orders_n = 60, 80
+    rows = _Rows(
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+        np.zeros(0, dtype=np.int64),
+        rng.integers(3, 9, rows_n).astype(np.float64),
+    )
+    pool = _Pool()
+    master = _Master(orders_n, rows)
+    for o in range(orders_n):  # the empty pattern: every LP is feasible
+        pool.order.append(o)
+        pool.cost.append(100.0)
+        pool.row_idx.append(np.zeros(0, dtype=np.int64))
+        pool.row_val.append(np.zeros(0))
+    for _ in range(60):
+        for _ in range(150):
+            k = int(rng.integers(1, 5))
+            pool.order.append(int(rng.integers(orders_n)))
+            pool.cost.append(float(rng.uniform(1, 50)))
+            pool.row_idx.append(np.sort(rng.choice(rows_n, k, replace=False)))
+            pool.row_val.append(rng.integers(1, 4, k).astype(np.float64))
+        master.add(pool)
+        assert master.solve(0.05) is not None
