@@ -47,10 +47,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from router.assignment import Assignment
-from router.backends import Backend, solve
 from router.candidates import Candidates
 from router.data import UNLIMITED, FloatArray, IntArray, ProblemData
-from router.formulation import MipModel
 from router.order_search import WorkLimitExceeded, search
 
 _HIGHS = getattr(getattr(highspy, "_core", None), "_Highs", highspy.Highs)
@@ -59,11 +57,6 @@ a banner on stdout before any option can silence it (and ``router route`` writes
 there)."""
 INTEGRAL_TOL = 1e-6
 """A pattern at z ≥ 1 − this is taken whole by the plan."""
-MASTER_BACKEND: Backend = "scipy"
-"""The master MIPs' solver, by measurement: on vn-day's 5,600-pattern MIP scipy's HiGHS
-improves on the greedy choice by 11 % in 1 s, where SCIP and HiGHS through OR-Tools,
-given it as a hint, return it unchanged. (scipy takes no hint: a MIP's answer is kept
-only when it is cheaper.)"""
 _NO_ARC = 1e18
 """Unit cost where an order's pair has no arc for a line (never useful: above any penalty)."""
 
@@ -541,28 +534,63 @@ def _choose(
         c.append(np.full(pool.row_idx[j].size, k))
         v.append(pool.row_val[j])
     num_rows = orders.size + left.size
-    A = sp.csr_matrix(
+    A = sp.csc_matrix(
         (np.concatenate(v), (np.concatenate(r), np.concatenate(c))), shape=(num_rows, n)
     )
-    model = MipModel(
-        c=np.asarray(pool.cost)[cols],
-        A=A,
-        row_lb=np.concatenate([np.ones(orders.size), np.full(left.size, -np.inf)]),
-        row_ub=np.concatenate([np.ones(orders.size), left]),
-        var_lb=np.zeros(n),
-        var_ub=np.ones(n),
-        integral=np.ones(n, dtype=bool),
-        num_pairs=n,
-        num_arcs=0,
-        num_lines=0,
-        row_kind=np.zeros(num_rows, dtype=np.int64),
-        row_ref=np.zeros(num_rows, dtype=np.int64),
-    )
     hint = np.isin(cols, hint_cols).astype(np.float64)
-    out = solve(model, MASTER_BACKEND, time_limit=time_limit, hint=hint, threads=threads, gap=1e-6)
-    if out.values is None:
+    values = _solve_master_mip(
+        np.asarray(pool.cost)[cols],
+        A,
+        np.concatenate([np.ones(orders.size), np.full(left.size, -highspy.kHighsInf)]),
+        np.concatenate([np.ones(orders.size), left]),
+        hint,
+        time_limit,
+        threads,
+    )
+    if values is None:
         return None
-    picked = cols[out.values > 0.5]
+    picked = cols[values > 0.5]
     if np.unique(col_order[picked]).size != orders.size or picked.size != orders.size:
         return None
     return picked
+
+
+def _solve_master_mip(
+    cost: FloatArray,
+    A: sp.csc_matrix,
+    row_lb: FloatArray,
+    row_ub: FloatArray,
+    start: FloatArray,
+    time_limit: float,
+    threads: int,
+) -> FloatArray | None:
+    """Binary ``min cost·z, row_lb ≤ A z ≤ row_ub`` in HiGHS from the feasible ``start``
+    (so the answer is never worse than it), or None without a solution."""
+    h = _HIGHS()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", threads)
+    h.setOptionValue("time_limit", max(time_limit, 0.01))
+    h.setOptionValue("mip_rel_gap", 1e-6)
+    n = cost.size
+    no_entries = np.zeros(0, dtype=np.int32)
+    h.addRows(row_lb.size, row_lb, row_ub, 0, no_entries, no_entries, np.zeros(0))
+    h.addCols(
+        n,
+        cost,
+        np.zeros(n),
+        np.ones(n),
+        A.nnz,
+        A.indptr[:-1].astype(np.int32),
+        A.indices.astype(np.int32),
+        A.data.astype(np.float64),
+    )
+    h.changeColsIntegrality(
+        n, np.arange(n, dtype=np.int32), np.full(n, highspy.HighsVarType.kInteger)
+    )
+    sol = highspy.HighsSolution()
+    sol.col_value = start.tolist()
+    h.setSolution(sol)
+    h.run()
+    if h.getInfo().primal_solution_status != 2:  # kSolutionStatusFeasible
+        return None
+    return np.asarray(h.getSolution().col_value)
