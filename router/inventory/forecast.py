@@ -103,10 +103,13 @@ def make_regions(
 
 @dataclass(frozen=True, eq=False)
 class DemandForecast:
-    """Expected units per day of each sku ordered online from each region."""
+    """Expected units per day of each sku ordered online from each region; ``own``, when
+    known, the part that only one node's own stock can serve (pickups that refuse
+    transfers), per (node, sku), which ``rate`` then leaves out."""
 
     regions: Regions
     rate: FloatArray  # (regions, skus)
+    own: FloatArray | None = None  # (nodes, skus)
 
     def over(self, days: float) -> FloatArray:
         """Expected units over ``days`` days."""
@@ -126,7 +129,9 @@ def from_demand_model(
 ) -> DemandForecast:
     """The simulator's true online rates (see :func:`router.simulation.demand.day_orders`):
     ship orders at places by population, pickup orders at stores by their pickup weight
-    (a pickup's region is its store's), skus by popularity."""
+    (a pickup's region is its store's), skus by popularity. Pickups that refuse transfers
+    (``1 − allow_transfer_share`` of them) can only take their store's own stock: they
+    are ``own`` demand of that store, not demand of its region."""
     node_lat = np.array([n.lat for n in net.nodes])
     node_lon = np.array([n.lon for n in net.nodes])
     units = spec.orders_per_day * mean_units_per_order(spec)
@@ -136,13 +141,18 @@ def from_demand_model(
     store_w = net.store_weight / net.store_weight.sum() if has_pickup else net.store_weight * 0
     lat = np.concatenate([net.place_lat, node_lat])
     lon = np.concatenate([net.place_lon, node_lon])
-    weight = np.concatenate([place_w * (1.0 - pick_share), store_w * pick_share])
+    transfer = spec.allow_transfer_share
+    weight = np.concatenate([place_w * (1.0 - pick_share), store_w * pick_share * transfer])
     keep = weight > 0
     regions = make_regions(lat[keep], lon[keep], weight[keep], cell_deg)
     where = regions.assign(lat[keep], lon[keep])
     share = np.bincount(where, weight[keep], minlength=len(regions))
     rate = units * share[:, None] * net.popularity[None, :]
-    return DemandForecast(regions=regions, rate=np.asarray(rate, dtype=np.float64))
+    own_w = np.asarray(store_w * pick_share * (1.0 - transfer), dtype=np.float64)
+    own = units * own_w[:, None] * net.popularity[None, :]
+    return DemandForecast(
+        regions=regions, rate=np.asarray(rate, dtype=np.float64), own=np.asarray(own)
+    )
 
 
 def from_history(

@@ -14,11 +14,20 @@ plus the warehouse receipts due in that window. It is recomputed every
 than ``stock_change`` (a share, L1 over every (node, sku)) since the last solve; that is
 checked at most every ``check_minutes``.
 
+Pickups that refuse transfers can only take their store's own stock. Per (store, sku)
+their expected demand is a fraction of a unit, below any stock, so the LP would price
+that stock at 0, yet the last unit is often the one such a customer finds gone. So they
+are left out of the LP's regional demand, and a unit at a store costs at least
+``penalty × P(D ≥ atp)``, D their Poisson demand over the horizon (the chance that
+taking it loses one of them). On the VN season this term is what moves the policy from
+−1.8 % to −5.2 % against myopic (benchmarks/RESULTS.md).
+
 Knobs under ``policy.params``:
 ``horizon_days`` (7), ``recompute_hours`` (24), ``stock_change`` (0.2), ``check_minutes``
 (60), ``cell_deg`` (1.0: region grid), ``nearest`` (10: arcs per region),
 ``units_per_parcel`` (null: the demand model's mean units per order), ``weight`` (1.0:
-multiplies the opportunity costs), ``serve_first`` (true: the surcharge of a unit is
+multiplies the opportunity costs), ``protect_own`` (true: the no-transfer pickup term
+above), ``serve_first`` (true: the surcharge of a unit is
 capped below its margin ``penalty − unit cost``, so stock is never withheld from a
 customer who can be served now for an expected future one: the LP's demand is only an
 expectation, and with scarce stock every unit sells anyway).
@@ -27,6 +36,7 @@ expectation, and with scarce stock every unit sells anyway).
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import poisson
 
 from models import Order, OrderPlan
 from router.data import FloatArray, IntArray
@@ -39,6 +49,7 @@ from router.simulation.state import StateView
 
 _KNOBS = {
     "horizon_days",
+    "protect_own",
     "recompute_hours",
     "stock_change",
     "check_minutes",
@@ -76,6 +87,7 @@ class InventoryAwarePolicy(_PerNetwork):
         self.units_per_parcel: float | None = None if upp is None else float(upp)
         self.weight = float(p.get("weight", 1.0))
         self.serve_first = bool(p.get("serve_first", True))
+        self.protect_own = bool(p.get("protect_own", True))
         self.costs: OpportunityCosts | None = None
         self.solves = 0
         self._forecast: DemandForecast | None = None
@@ -141,6 +153,19 @@ class InventoryAwarePolicy(_PerNetwork):
         assert self.costs is not None
         return np.asarray(self.costs.cost[:, skus] * self.weight, dtype=np.float64)
 
+    def _own_protection(self, view: StateView, skus: IntArray, atp: IntArray) -> FloatArray:
+        """Per-unit value of keeping a node's stock for its own pickups that refuse
+        transfers (no other node can serve them): the penalty times the chance that their
+        demand over the horizon reaches the units there now, P(D ≥ atp), D Poisson. The
+        expected-demand LP cannot see it: such demand is a fraction of a unit per (node,
+        sku), below any stock, so its dual is 0, yet the last unit is often the one lost."""
+        own = None if self._forecast is None else self._forecast.own
+        if own is None:
+            return np.zeros(atp.shape)
+        lam = own[:, skus] * self.horizon_days
+        pen = view.network.sku_penalty[skus][None, :]
+        return np.where(atp > 0, pen * poisson.sf(atp - 1, lam), 0.0) * self.weight
+
     # ----------------------------------------------------------------- routing
 
     def route(self, orders: list[Order], view: StateView) -> list[OrderPlan]:
@@ -153,6 +178,8 @@ class InventoryAwarePolicy(_PerNetwork):
             skus = self.skus(order)
             atp = left.atp(skus)
             extra = self.surcharge(skus)
+            if self.protect_own:
+                extra = np.maximum(extra, self._own_protection(view, skus, atp))
             if self.serve_first:
                 unit = router._view(order, atp, left.ships, left.units, ()).unit
                 pen = router.network.sku_penalty[skus]

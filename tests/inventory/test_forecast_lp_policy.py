@@ -67,8 +67,44 @@ def test_demand_model_rates_sum_to_the_expected_units() -> None:
     from router.inventory.forecast import mean_units_per_order
 
     want = sc.demand.orders_per_day * mean_units_per_order(sc.demand)
-    assert f.rate.sum() == pytest.approx(want)
-    np.testing.assert_allclose(f.rate.sum(axis=0) / want, net.popularity)
+    assert f.own is not None
+    assert f.rate.sum() + f.own.sum() == pytest.approx(want)
+    np.testing.assert_allclose((f.rate.sum(axis=0) + f.own.sum(axis=0)) / want, net.popularity)
+    # own demand: the pickups that refuse transfers, at the stores that take pickups
+    pick = sc.demand.pickup_share * (1.0 - sc.demand.allow_transfer_share)
+    assert f.own.sum() == pytest.approx(want * pick)
+    assert f.own[~net.is_store].sum() == 0.0
+
+
+def test_own_pickup_protection_is_the_chance_of_losing_the_last_unit() -> None:
+    """The policy values a store's stock for its own no-transfer pickups at
+    penalty × P(Poisson demand over the horizon ≥ units there), zero where none is left."""
+    from scipy.stats import poisson
+
+    from router.inventory.policy import InventoryAwarePolicy
+    from router.simulation.scenario import PolicySpec
+
+    sc = small()
+    net = build_network(sc)
+    pol = InventoryAwarePolicy(PolicySpec(kind="inventory_aware", params={"horizon_days": 3}))
+    pol._forecast = from_demand_model(net, sc.demand)
+    assert pol._forecast.own is not None
+
+    class View:
+        network = net.data()
+
+    skus = np.array([0, 1], dtype=np.int64)
+    atp = np.zeros((len(net.nodes), 2), dtype=np.int64)
+    atp[:, 0] = 1
+    atp[:, 1] = 4
+    prot = pol._own_protection(View(), skus, atp)  # type: ignore[arg-type]
+    lam = pol._forecast.own[:, skus] * 3.0
+    pen = np.array([net.skus[0].unfilled_penalty, net.skus[1].unfilled_penalty])
+    np.testing.assert_allclose(prot[:, 0], pen[0] * (1.0 - np.exp(-lam[:, 0])))
+    np.testing.assert_allclose(prot[:, 1], pen[1] * poisson.sf(3, lam[:, 1]))
+    assert (prot[:, 0] >= prot[:, 1]).all()  # the last unit is worth more than the 4th
+    atp[:] = 0
+    assert not pol._own_protection(View(), skus, atp).any()  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------- the LP
