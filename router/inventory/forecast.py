@@ -189,3 +189,15 @@ def from_history(
         prior = np.zeros_like(units)
     rate = (units + prior_days * prior) / (days + prior_days)
     return DemandForecast(regions=regions, rate=np.asarray(rate, dtype=np.float64))
+
+
+def own_from_history(
+    node: IntArray, sku: IntArray, qty: IntArray, num_nodes: int, num_skus: int, days: float
+) -> FloatArray:
+    """Units per day of each sku picked up at each node by orders that refuse transfers
+    (one entry per such order line): the observed mean, 0 where none was seen."""
+    if days <= 0:
+        raise ValueError("days must be > 0")
+    own = np.zeros((num_nodes, num_skus))
+    np.add.at(own, (np.asarray(node, np.int64), np.asarray(sku, np.int64)), np.asarray(qty))
+    return own / days

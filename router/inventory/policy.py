@@ -36,12 +36,12 @@ expectation, and with scarce stock every unit sells anyway).
 from __future__ import annotations
 
 import numpy as np
-from scipy.stats import poisson
 
 from models import Order, OrderPlan
 from router.data import FloatArray, IntArray
 from router.inventory.forecast import DemandForecast, from_demand_model, mean_units_per_order
 from router.inventory.opportunity import DEFAULT_NEAREST, OpportunityCosts, opportunity_costs
+from router.inventory.protection import own_pickup_value
 from router.simulation.flows import receipt_plan
 from router.simulation.policies import _Left, _PerNetwork, register
 from router.simulation.scenario import PolicySpec
@@ -162,9 +162,8 @@ class InventoryAwarePolicy(_PerNetwork):
         own = None if self._forecast is None else self._forecast.own
         if own is None:
             return np.zeros(atp.shape)
-        lam = own[:, skus] * self.horizon_days
-        pen = view.network.sku_penalty[skus][None, :]
-        return np.where(atp > 0, pen * poisson.sf(atp - 1, lam), 0.0) * self.weight
+        pen = view.network.sku_penalty[skus]
+        return own_pickup_value(own[:, skus], pen, atp, self.horizon_days) * self.weight
 
     # ----------------------------------------------------------------- routing
 

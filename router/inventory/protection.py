@@ -39,6 +39,20 @@ def protection_level(rate: float | np.ndarray, service_level: float) -> np.ndarr
     return np.where(mu > 0, np.maximum(s, 0), 0).astype(np.int64)
 
 
+def own_pickup_value(
+    own_rate: np.ndarray, penalty: np.ndarray, atp: np.ndarray, horizon_days: float
+) -> np.ndarray:
+    """Per-unit value of a store's stock to its own pickups that refuse transfers (only
+    that store can serve them): ``penalty × P(D ≥ atp)``, D Poisson with mean
+    ``own_rate × horizon_days``, the chance that taking one of the ``atp`` units left
+    loses such a customer; 0 where nothing is left. Shapes: ``own_rate`` and ``atp`` are
+    (nodes, skus), ``penalty`` per sku."""
+    lam = np.asarray(own_rate, dtype=np.float64) * horizon_days
+    atp = np.asarray(atp)
+    value = np.asarray(penalty, dtype=np.float64)[None, :] * stats.poisson.sf(atp - 1, lam)
+    return np.asarray(np.where(atp > 0, value, 0.0), dtype=np.float64)
+
+
 def walkin_rates(net: Any, walkins_per_store: float) -> np.ndarray:
     """Expected walk-in units per day per (node, sku) of a simulator network: each store's
     Poisson customers spread over the skus it carries by popularity (as the simulator draws

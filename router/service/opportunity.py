@@ -13,6 +13,7 @@ changes; with no history yet there are none (plain myopic routing).
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
@@ -23,9 +24,10 @@ from sqlalchemy.engine import Connection
 
 from models import OrderPlan
 from models.explain import Protects, UnitOpportunity
-from router.data import FloatArray
-from router.inventory.forecast import from_history
+from router.data import FloatArray, IntArray
+from router.inventory.forecast import from_history, own_from_history
 from router.inventory.opportunity import OpportunityCosts, opportunity_costs
+from router.inventory.protection import own_pickup_value
 from router.service import schema
 from router.service.inventory import atp_expr
 from router.service.network import Network
@@ -67,16 +69,22 @@ class OpportunityCache:
         lon: list[float] = []
         sku: list[int] = []
         qty: list[int] = []
+        own_node: list[int] = []  # no-transfer pickups: only their store can serve them
+        own_sku: list[int] = []
+        own_qty: list[int] = []
         first = last = None
         n_orders = 0
         nodes = {n.id: n for n in net.nodes}
         for doc, created in conn.execute(sa.select(o.doc, o.created_at)):
             order: dict[str, Any] = doc.get("order", {})
+            own = None
             if order.get("method") == "pickup":
                 node = nodes.get(order.get("pickup_node", ""))
                 if node is None:
                     continue
                 where = (node.lat, node.lon)
+                if order.get("allow_transfer") is False:
+                    own = data.node_index[node.id]
             elif order.get("lat") is not None and order.get("lon") is not None:
                 where = (float(order["lat"]), float(order["lon"]))
             else:
@@ -84,6 +92,11 @@ class OpportunityCache:
             for line in order.get("lines", []):
                 j = data.sku_index.get(line.get("sku"))
                 if j is None:
+                    continue
+                if own is not None:
+                    own_node.append(own)
+                    own_sku.append(j)
+                    own_qty.append(int(line.get("qty", 0)))
                     continue
                 lat.append(where[0])
                 lon.append(where[1])
@@ -99,29 +112,49 @@ class OpportunityCache:
             np.array(lat), np.array(lon), np.array(sku), np.array(qty),
             num_skus=len(data.sku_ids), days=days, cell_deg=self.cell_deg,
         )  # fmt: skip
+        own_rate = own_from_history(
+            np.array(own_node), np.array(own_sku), np.array(own_qty),
+            data.num_nodes, len(data.sku_ids), days,
+        )  # fmt: skip
+        forecast = dataclasses.replace(forecast, own=own_rate)
         s = schema.stock.c
         stock = np.zeros((data.num_nodes, len(data.sku_ids)))
         for node, sku_id, atp in conn.execute(sa.select(s.node, s.sku, atp_expr())):
             i, j = data.node_index.get(node), data.sku_index.get(sku_id)
             if i is not None and j is not None:
                 stock[i, j] = max(0, int(atp))
-        units = float(np.sum(qty)) / max(n_orders, 1)  # units per order ≈ per parcel
+        units = float(np.sum(qty) + np.sum(own_qty)) / max(n_orders, 1)  # ≈ units per parcel
         return opportunity_costs(
             data, stock, forecast, self.horizon_days, units_per_parcel=max(units, 1.0)
         )
 
 
-def surcharge_of(costs: OpportunityCosts, net: Network, skus: list[str]) -> FloatArray:
-    """Per-unit opportunity cost of each node (rows) for these skus (columns)."""
+def surcharge_of(
+    costs: OpportunityCosts, net: Network, skus: list[str], atp: IntArray | None = None
+) -> FloatArray:
+    """Per-unit opportunity cost of each node (rows) for these skus (columns); with the
+    live ``atp`` (nodes × these skus), at least the value of a store's last units to its
+    own no-transfer pickups (:func:`router.inventory.protection.own_pickup_value`)."""
     idx = [net.data.sku_index[s] for s in skus]
-    return np.asarray(costs.cost[:, idx], dtype=np.float64)
+    cost = np.asarray(costs.cost[:, idx], dtype=np.float64)
+    own = costs.forecast.own
+    if atp is None or own is None:
+        return cost
+    pen = net.data.sku_penalty[idx]
+    return np.maximum(cost, own_pickup_value(own[:, idx], pen, atp, costs.horizon_days))
 
 
 def explain_units(
-    costs: OpportunityCosts, net: Network, plan: OrderPlan, limit: int = MAX_PROTECTS
+    costs: OpportunityCosts,
+    net: Network,
+    plan: OrderPlan,
+    limit: int = MAX_PROTECTS,
+    used: dict[tuple[int, str], float] | None = None,
 ) -> list[UnitOpportunity]:
     """For every (node, sku) the plan takes: the per-unit opportunity cost the decision
-    used and the ``limit`` largest demands it protects (from the LP's flows)."""
+    used (``used[(node index, sku)]``, else the LP's) and the ``limit`` largest demands it
+    protects (from the LP's flows, led by the store's own no-transfer pickups when their
+    term set the cost)."""
     out = []
     for sh in plan.shipments:
         i = net.data.node_index.get(sh.node)
@@ -133,13 +166,25 @@ def explain_units(
                 Protects(region=p["region"], expected_units=float(p["units"]), days=p["days"])
                 for p in costs.explain(i, j)[:limit]
             ]
+            lp_cost = float(costs.cost[i, j])
+            cost = lp_cost if used is None else used.get((i, ln.sku), lp_cost)
+            own = costs.forecast.own
+            if cost > lp_cost + 1e-12 and own is not None:  # the no-transfer pickup term
+                protects.insert(
+                    0,
+                    Protects(
+                        region=f"pickups at {sh.node} that refuse transfers",
+                        expected_units=float(own[i, j] * costs.horizon_days),
+                        days=costs.horizon_days,
+                    ),
+                )
             out.append(
                 UnitOpportunity(
                     node=sh.node,
                     sku=ln.sku,
                     units=ln.qty,
-                    opportunity_cost=float(costs.cost[i, j]),
-                    protects=protects,
+                    opportunity_cost=cost,
+                    protects=protects[:limit],
                 )
             )
     return out

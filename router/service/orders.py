@@ -188,7 +188,7 @@ def _route(
     for node in no_stock:
         atp[index[node], :] = 0
     costs = None if opportunity is None else opportunity.current(conn, net)
-    surcharge = None if costs is None else surcharge_of(costs, net, skus)
+    surcharge = None if costs is None else surcharge_of(costs, net, skus, atp)
     result = net.router.route(
         order,
         atp,
@@ -205,7 +205,9 @@ def _route(
     myopic = net.router.route(
         order, atp, shipments_left=shipments_left, units_left=units_left, exclude=tuple(exclude)
     )
-    update: dict[str, Any] = {"opportunity": explain_units(costs, net, result.plan)}
+    assert surcharge is not None
+    used = {(i, sku): float(surcharge[i, j]) for j, sku in enumerate(skus) for i in range(len(atp))}
+    update: dict[str, Any] = {"opportunity": explain_units(costs, net, result.plan, used=used)}
     if _takes(myopic.plan) != _takes(result.plan):
         update["myopic"] = MyopicChoice(
             chosen=[sh.node for sh in myopic.plan.shipments],

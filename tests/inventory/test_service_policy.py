@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from router.service.core import RoutingService
@@ -88,5 +89,48 @@ def test_reject_reroutes_by_the_same_inventory_aware_objective(tmp_path: Path) -
         )
         inv = svc.inventory()
         assert all(s.on_hand >= s.reserved >= 0 for s in inv.inventory)
+    finally:
+        svc.close()
+
+
+def test_service_protects_a_stores_stock_for_its_no_transfer_pickups(tmp_path: Path) -> None:
+    """Pickups that refuse transfers, seen in the history, make the store's last units
+    dearer to anyone else: at least penalty × P(their demand ≥ units left), and the
+    explanation names them."""
+    from router.inventory.protection import own_pickup_value
+    from router.service.opportunity import surcharge_of
+
+    problem = example_problem()
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path}/r.db",
+        api_keys="k:admin",
+        routing_policy="inventory_aware",
+        opportunity_recompute_s=0.0,
+    )
+    svc = RoutingService(settings)
+    try:
+        svc.load_problem(problem)
+        for body in problem["orders"][:4]:  # some ordinary history
+            svc.route(body)
+        pickup = next(o for o in problem["orders"] if o.get("method") == "pickup")
+        for k in range(3):  # the same store's customers, refusing transfers
+            svc.route(dict(pickup, id=f"own-{k}", allow_transfer=False))
+        assert svc.opportunity is not None
+        with svc.store.engine.connect() as conn:
+            net = svc.networks.get(conn)
+            costs = svc.opportunity.current(conn, net)
+        assert costs is not None and costs.forecast.own is not None
+        store = net.data.node_index[pickup["pickup_node"]]
+        sku = pickup["lines"][0]["sku"]
+        j = net.data.sku_index[sku]
+        assert costs.forecast.own[store, j] > 0
+        assert costs.forecast.own.sum() == pytest.approx(costs.forecast.own[store].sum())
+        atp = np.ones((net.data.num_nodes, 1), dtype=np.int64)
+        got = surcharge_of(costs, net, [sku], atp)
+        want = own_pickup_value(
+            costs.forecast.own[:, [j]], net.data.sku_penalty[[j]], atp, costs.horizon_days
+        )
+        assert (got >= want - 1e-12).all() and got[store, 0] > 0
+        assert (got >= costs.cost[:, [j]] - 1e-12).all()
     finally:
         svc.close()
