@@ -58,6 +58,17 @@ the larger of the two is reported:
   solves in seconds for a VN week (the version with y and one link row per flow did not
   finish in a minute).
 
+**Replenishment periods.** The cumulative stock counts every store replenishment at its
+full target, on top of what the store still holds. A store orders up to its target
+(``need = target − free − in transit``), so its free stock (on hand − reserved) never
+exceeds ``max(target, free₀) + returns so far``: at each arrival the level is at most the
+target plus returns, and in between it only falls (reservations, walk-ins) or grows by
+returns. So the units a policy reserves at a replenished (store, sku) between two
+arrivals are at most ``max(target, free₀) + returns by the period's last day − min
+safety`` (the last reservation still leaves the safety stock): one more row per
+(period, store, sku) where the candidates could exceed it. Without it the bound lets a
+store serve its initial stock plus every target, which no policy can.
+
 Its value is recomputed from the LP's duals as a Lagrangian bound (every variable is
 bounded), so solver tolerances cannot lift it above the LP optimum. It is skipped above
 ``hindsight.max_orders`` orders or :data:`TIMED_MAX_ARCS` flows, and dropped when HiGHS
@@ -116,6 +127,11 @@ class HindsightProblem:
     supply: IntArray | None = None
     day_ocap: IntArray | None = None
     day_ucap: IntArray | None = None
+    # Replenishment periods: each day's period (-1 before the first store replenishment
+    # arrives) and per period the most a store may give out of each sku, (periods,
+    # nodes, skus).
+    period_of_day: IntArray | None = None
+    period_cap: IntArray | None = None
 
 
 def rate_envelope(cards: list[list[RateBand]]) -> list[RateBand]:
@@ -204,12 +220,18 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         stock = stock + qty
         arriving(rday)[:] += qty
     spec = scenario.replenishment.store
+    targets = store_targets(net, scenario)
+    transfer_days: list[int] = []
     if spec is not None:
-        targets = store_targets(net, scenario)
         for sent in receipt_days(spec, days):
             if sent + spec.lead_days < days:
                 stock = stock + targets
                 arriving(sent + spec.lead_days)[:] += targets
+                transfer_days.append(sent + spec.lead_days)
+    ret_day_l: list[int] = []  # returns: (day, node, sku, qty) per returned line
+    ret_node_l: list[int] = []
+    ret_sku_l: list[int] = []
+    ret_qty_l: list[int] = []
 
     orders: list[Order] = []
     order_day: list[int] = []
@@ -272,6 +294,10 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
                 if r >= 0:
                     np.add.at(stock[r], skus, qtys)
                     np.add.at(arriving(ret_day)[r], skus, qtys)
+                    ret_day_l.extend([ret_day] * len(skus))
+                    ret_node_l.extend([r] * len(skus))
+                    ret_sku_l.extend(skus)
+                    ret_qty_l.extend(qtys)
 
     atp = np.maximum(stock - min_safety, 0).astype(np.int64)
     supply = np.zeros((days, *stock.shape), dtype=np.int64)
@@ -280,6 +306,25 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         if day in arrivals:
             running = running + arrivals[day]
         supply[day] = np.maximum(running - safety_by_day[day], 0)
+    # Between store replenishments: a store's free stock never exceeds max(target, its
+    # initial free stock) plus the returns so far (see "Replenishment periods").
+    period_of_day = np.full(days, -1, dtype=np.int64)
+    bounds = sorted(set(transfer_days))
+    period_cap = np.zeros((len(bounds), *stock.shape), dtype=np.int64)
+    r_day = np.asarray(ret_day_l, dtype=np.int64)
+    level = np.maximum(targets, stock0).astype(np.int64)
+    for k, first_day in enumerate(bounds):
+        last_day = bounds[k + 1] - 1 if k + 1 < len(bounds) else days - 1
+        period_of_day[first_day : last_day + 1] = k
+        cap = level - safety_by_day[last_day]
+        so_far = r_day <= last_day
+        np.add.at(
+            cap,
+            (np.asarray(ret_node_l)[so_far], np.asarray(ret_sku_l)[so_far]),
+            np.asarray(ret_qty_l)[so_far],
+        )
+        # only replenished (node, sku) pairs get a period row (the others: no limit here)
+        period_cap[k] = np.where(targets > 0, np.maximum(cap, 0), UNLIMITED)
     nodes = [
         Node.model_construct(
             **{
@@ -308,7 +353,14 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         orders=orders,
     )
     return HindsightProblem(
-        problem, np.array(order_day, dtype=np.int64), atp, supply, day_ocap, day_ucap
+        problem,
+        np.array(order_day, dtype=np.int64),
+        atp,
+        supply,
+        day_ocap,
+        day_ucap,
+        period_of_day if bounds else None,
+        period_cap if bounds else None,
     )
 
 
@@ -479,6 +531,15 @@ def timed_bound(
         share_a,
     )
     limit(day_a * N + node_a, cap_a, ucap_d.ravel(), np.ones(A))
+    if hp.period_of_day is not None and hp.period_cap is not None:
+        per_a = hp.period_of_day[day_a]
+        on = per_a >= 0
+        n_periods = hp.period_cap.shape[0]
+        key_a = np.where(
+            on, (per_a * N + node_a) * data.num_skus + sku_a, n_periods * N * data.num_skus
+        )
+        caps = np.concatenate([hp.period_cap.ravel(), [np.iinfo(np.int64).max // 4]])
+        limit(key_a, cap_a * on, caps, on.astype(np.float64))
     no_split = ~data.order_allow_split[cand.pair_order[cand.arc_pair]]
     limit(
         cand.pair_order[cand.arc_pair],

@@ -110,3 +110,43 @@ def test_timed_bound_is_tighter_when_stock_arrives_late() -> None:
     for kind in ("rule_based", "myopic", "batch"):
         cost = run_seed(sc.replace(policy={"kind": kind, "time_limit_s": 0.5}), 0, hindsight=False)
         assert hb.bound <= cost.kpis["total_cost"] + 1e-6, kind
+
+
+def test_replenishment_periods_tighten_the_bound_and_keep_it_valid() -> None:
+    """Stores replenished to their target can give out at most max(target, initial) +
+    returns per period: with weekly top-ups the bound rises, and stays below every
+    policy (walk-ins, returns and rejections included)."""
+    import dataclasses
+
+    sc = small(
+        days=9,
+        initial_stock={"scale": 0.6},
+        demand={
+            "orders_per_day": 60,
+            "walkins_per_store": 4,
+            "pickup_share": 0.4,
+            "returns": {"rate": 0.2, "delay_days": 1},
+        },
+        replenishment={
+            "warehouse": {"every_days": 2, "factor": 1.0},
+            "store": {"every_days": 2, "target": 1.0, "lead_days": 1},
+        },
+        rejections={"store_accuracy": 0.9},
+    )
+    net = build_network(sc)
+    hp = build_hindsight(sc, net, 0)
+    assert hp.period_of_day is not None and hp.period_cap is not None
+    assert hp.period_of_day[0] == -1 and hp.period_of_day[-1] == hp.period_cap.shape[0] - 1
+    data = ProblemData.from_problem(hp.problem)
+    with_periods = timed_bound(hp, data, 30.0)
+    without = timed_bound(dataclasses.replace(hp, period_of_day=None, period_cap=None), data, 30.0)
+    assert with_periods is not None and without is not None
+    assert with_periods[0] > without[0] + 1.0
+    for kind in ("rule_based", "myopic", "inventory_aware"):
+        policy: dict[str, object] = {"kind": kind}
+        if kind == "inventory_aware":
+            policy["params"] = {"horizon_days": 2}
+        for seed in (0, 1):
+            hb = hindsight_bound(sc, net, seed)
+            cost = run_seed(sc.replace(policy=policy), seed, hindsight=False)
+            assert hb.bound <= cost.kpis["total_cost"] + 1e-6, (kind, seed)
