@@ -16,8 +16,10 @@ rejected attempts dropped) is a feasible plan of the relaxed problem:
   outbound transfers only take away). Receipts are deterministic; ``returns⁺`` counts
   every order flagged for return in full (only shipped units come back), ``transfers⁺``
   each store replenishment at its full target (the real transfer is the target less what
-  the store still held). Timing is relaxed: a unit arriving on day 5 may serve an order
-  of day 1; walk-ins and rejections are ignored. Relaxing only lowers the optimum.
+  the store still held). Safety stock follows the run: the scenario's dated changes
+  and, on its day, the store protection levels the engine sets. Timing is relaxed: a
+  unit arriving on day 5 may serve an order of day 1; walk-ins and rejections are
+  ignored. Relaxing only lowers the optimum.
 * **Capacity** per node is the sum of its daily capacities over the days it is open (a
   policy's daily shipments sum to at most that).
 * **Rates**: when a change replaces the rate card, the lower envelope of every card used
@@ -169,7 +171,13 @@ def rate_envelope(cards: list[list[RateBand]]) -> list[RateBand]:
 
 
 def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> HindsightProblem:
-    """The relaxed whole-horizon problem of one seed (see the module docstring)."""
+    """The relaxed whole-horizon problem of one seed (see the module docstring).
+
+    Refuses scenarios that rebalance: transfers planned from the run's own stock move
+    units the bound does not model (the scenario validator refuses the pair too; this
+    holds for callers that go around it)."""
+    if scenario.rebalance is not None:
+        raise ValueError("the hindsight bound does not model rebalancing transfers")
     st = SimState(scenario, net)  # only to replay the dated changes
     days = scenario.days
     n_nodes = len(net.nodes)
@@ -190,7 +198,14 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
     safety_by_day: list[IntArray] = []  # prefix minimum of the safety stock
     day_ocap = np.zeros((days, n_nodes), dtype=np.int64)
     day_ucap = np.zeros((days, n_nodes), dtype=np.int64)
+    from router.inventory.protection import protection_level, walkin_rates
+
+    prot = scenario.protection
     for day in range(days):
+        if prot is not None and day == prot.day:  # as the engine does, before the changes
+            rates = walkin_rates(net, scenario.demand.walkins_per_store) * prot.cover_days
+            level = protection_level(rates, prot.service_level)
+            st.safety[st.is_store] = level[st.is_store]
         for ch in changes:
             if ch.day == day:
                 st.apply(ch)
@@ -312,17 +327,16 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
     bounds = sorted(set(transfer_days))
     period_cap = np.zeros((len(bounds), *stock.shape), dtype=np.int64)
     r_day = np.asarray(ret_day_l, dtype=np.int64)
+    r_node = np.asarray(ret_node_l, dtype=np.int64)
+    r_sku = np.asarray(ret_sku_l, dtype=np.int64)
+    r_qty = np.asarray(ret_qty_l, dtype=np.int64)
     level = np.maximum(targets, stock0).astype(np.int64)
     for k, first_day in enumerate(bounds):
         last_day = bounds[k + 1] - 1 if k + 1 < len(bounds) else days - 1
         period_of_day[first_day : last_day + 1] = k
         cap = level - safety_by_day[last_day]
         so_far = r_day <= last_day
-        np.add.at(
-            cap,
-            (np.asarray(ret_node_l)[so_far], np.asarray(ret_sku_l)[so_far]),
-            np.asarray(ret_qty_l)[so_far],
-        )
+        np.add.at(cap, (r_node[so_far], r_sku[so_far]), r_qty[so_far])
         # only replenished (node, sku) pairs get a period row (the others: no limit here)
         period_cap[k] = np.where(targets > 0, np.maximum(cap, 0), UNLIMITED)
     nodes = [

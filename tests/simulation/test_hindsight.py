@@ -150,3 +150,49 @@ def test_replenishment_periods_tighten_the_bound_and_keep_it_valid() -> None:
             hb = hindsight_bound(sc, net, seed)
             cost = run_seed(sc.replace(policy=policy), seed, hindsight=False)
             assert hb.bound <= cost.kpis["total_cost"] + 1e-6, (kind, seed)
+
+
+def test_store_protection_counts_in_the_bound() -> None:
+    """Protection levels set store safety stock on their day; the bound must use them
+    (a reviewer's counterexample: ignoring them put the bound above the policies)."""
+    sc = small(
+        days=5,
+        initial_stock={"scale": 0.1},
+        demand={
+            "orders_per_day": 10,
+            "walkins_per_store": 0,
+            "pickup_share": 0.8,
+            "returns": {"rate": 0.05},
+        },
+        replenishment={
+            "warehouse": None,
+            "store": {"every_days": 1, "lead_days": 0, "target": 1.0, "start_day": 0},
+        },
+        rejections={"store_accuracy": 1.0, "warehouse_accuracy": 1.0},
+        protection={"service_level": 0.5, "cover_days": 1.0, "day": 0},
+    )
+    net = build_network(sc)
+    for seed in (0, 1):
+        hb = hindsight_bound(sc, net, seed)
+        for kind in ("rule_based", "myopic"):
+            cost = run_seed(sc.replace(policy={"kind": kind}), seed, hindsight=False)
+            assert hb.bound <= cost.kpis["total_cost"] + 1e-6, (kind, seed)
+
+
+def test_no_returns_with_store_replenishment() -> None:
+    """No returned line at all (rate 0): the period rows must still build."""
+    sc = small(
+        days=6,
+        demand={"returns": {"rate": 0.0}},
+        replenishment={"store": {"every_days": 2, "target": 1.0, "lead_days": 1}},
+    )
+    r = run_seed(sc, 0)
+    assert r.kpis["hindsight_cost"] <= r.kpis["total_cost"] + 1e-6
+
+
+def test_hindsight_refuses_rebalancing_even_when_called_directly() -> None:
+    import pytest
+
+    sc = small(days=4, rebalance={"every_days": 2}, hindsight={"enabled": False})
+    with pytest.raises(ValueError, match="rebalanc"):
+        hindsight_bound(sc, build_network(sc), 0)
