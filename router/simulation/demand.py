@@ -20,10 +20,10 @@ from functools import lru_cache
 import numpy as np
 
 from router.data import BoolArray, FloatArray, IntArray
+from router.geo import KM_PER_DEG_LAT
 from router.simulation.network import BuiltNetwork
 from router.simulation.scenario import MAX_LINES, DemandSpec
 
-KM_PER_DEG_LAT = np.pi * 6371.0 / 180.0
 HOURLY = np.array(
     [1, 0.6, 0.4, 0.3, 0.3, 0.5, 1, 2, 3, 4, 4.5, 5, 5.5, 5, 4.5, 4.5, 5, 5.5, 6, 7, 7.5, 6, 4, 2],
     dtype=np.float64,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,35 +14,45 @@ from router.service.settings import Settings
 from tests.service.conftest import example_problem
 
 
-def _orders(problem: dict[str, Any]) -> list[dict[str, Any]]:
-    return [dict(o, id=f"x-{o['id']}") for o in problem["orders"]]
-
-
-def test_inventory_aware_service_routes_validly(tmp_path: Path) -> None:
+@pytest.fixture
+def aware(tmp_path: Path) -> Iterator[tuple[RoutingService, dict[str, Any]]]:
+    """A service on SQLite routing inventory-aware (costs recomputed before every order),
+    loaded with the contract example."""
     problem = example_problem()
     settings = Settings(
         database_url=f"sqlite:///{tmp_path}/r.db",
         api_keys="k:admin",
         routing_policy="inventory_aware",
-        opportunity_recompute_s=0.0,  # recompute before every order
+        opportunity_recompute_s=0.0,
     )
     svc = RoutingService(settings)
     try:
         svc.load_problem(problem)
-        assert svc.opportunity is not None
-        answers = []
-        for body in problem["orders"] + _orders(problem):
-            answer, replay = svc.route(body)
-            assert not replay
-            answers.append(answer)
-        costs = svc.opportunity.costs
-        assert costs is not None  # a forecast exists once orders were seen
-        assert costs.status in ("optimal", "empty")
-        assert (costs.cost >= 0).all()
-        inv = svc.inventory()
-        assert all(s.on_hand >= s.reserved >= 0 for s in inv.inventory)
+        yield svc, problem
     finally:
         svc.close()
+
+
+def _orders(problem: dict[str, Any]) -> list[dict[str, Any]]:
+    return [dict(o, id=f"x-{o['id']}") for o in problem["orders"]]
+
+
+def test_inventory_aware_service_routes_validly(
+    aware: tuple[RoutingService, dict[str, Any]],
+) -> None:
+    svc, problem = aware
+    assert svc.opportunity is not None
+    answers = []
+    for body in problem["orders"] + _orders(problem):
+        answer, replay = svc.route(body)
+        assert not replay
+        answers.append(answer)
+    costs = svc.opportunity.costs
+    assert costs is not None  # a forecast exists once orders were seen
+    assert costs.status in ("optimal", "empty")
+    assert (costs.cost >= 0).all()
+    inv = svc.inventory()
+    assert all(s.on_hand >= s.reserved >= 0 for s in inv.inventory)
 
 
 def test_unknown_policy_setting_is_refused() -> None:
@@ -49,88 +60,69 @@ def test_unknown_policy_setting_is_refused() -> None:
         Settings(routing_policy="clairvoyant")
 
 
-def test_reject_reroutes_by_the_same_inventory_aware_objective(tmp_path: Path) -> None:
+def test_reject_reroutes_by_the_same_inventory_aware_objective(
+    aware: tuple[RoutingService, dict[str, Any]],
+) -> None:
     """A rejected shipment is rerouted with the opportunity costs too, not myopically."""
-    problem = example_problem()
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/r.db",
-        api_keys="k:admin",
-        routing_policy="inventory_aware",
-        opportunity_recompute_s=0.0,
+    svc, problem = aware
+    assert svc.opportunity is not None
+    routed = [(body, svc.route(body)[0]) for body in problem["orders"]]
+    body, answer = next(
+        (b, a)
+        for b, a in routed[2:]  # after a few orders, so that a forecast exists
+        if b.get("method", "ship") == "ship" and a.plan.shipments
     )
-    svc = RoutingService(settings)
-    try:
-        svc.load_problem(problem)
-        assert svc.opportunity is not None
-        routed = [(body, svc.route(body)[0]) for body in problem["orders"]]
-        body, answer = next(
-            (b, a)
-            for b, a in routed[2:]  # after a few orders, so that a forecast exists
-            if b.get("method", "ship") == "ship" and a.plan.shipments
-        )
-        node = answer.plan.shipments[0].node
-        calls: list[bool] = []
-        current = svc.opportunity.current
+    node = answer.plan.shipments[0].node
+    calls: list[bool] = []
+    current = svc.opportunity.current
 
-        def spy(*args: Any) -> Any:
-            out = current(*args)
-            calls.append(out is not None)
-            return out
+    def spy(*args: Any) -> Any:
+        out = current(*args)
+        calls.append(out is not None)
+        return out
 
-        svc.opportunity.current = spy  # type: ignore[method-assign,assignment]
-        after = svc.reject(body["id"], {"node": node})
-        assert calls and all(calls)  # the reroute priced the opportunity costs
-        assert node not in {sh.node for sh in after.plan.shipments}
-        qty = sum(ln["qty"] for ln in body["lines"])
-        assert (
-            sum(ln.qty for sh in after.plan.shipments for ln in sh.lines)
-            + sum(u.qty for u in after.plan.unfilled)
-            == qty
-        )
-        inv = svc.inventory()
-        assert all(s.on_hand >= s.reserved >= 0 for s in inv.inventory)
-    finally:
-        svc.close()
+    svc.opportunity.current = spy  # type: ignore[method-assign,assignment]
+    after = svc.reject(body["id"], {"node": node})
+    assert calls and all(calls)  # the reroute priced the opportunity costs
+    assert node not in {sh.node for sh in after.plan.shipments}
+    qty = sum(ln["qty"] for ln in body["lines"])
+    assert (
+        sum(ln.qty for sh in after.plan.shipments for ln in sh.lines)
+        + sum(u.qty for u in after.plan.unfilled)
+        == qty
+    )
+    inv = svc.inventory()
+    assert all(s.on_hand >= s.reserved >= 0 for s in inv.inventory)
 
 
-def test_service_protects_a_stores_stock_for_its_no_transfer_pickups(tmp_path: Path) -> None:
+def test_service_protects_a_stores_stock_for_its_no_transfer_pickups(
+    aware: tuple[RoutingService, dict[str, Any]],
+) -> None:
     """Pickups that refuse transfers, seen in the history, make the store's last units
-    dearer to anyone else: at least penalty × P(their demand ≥ units left), and the
-    explanation names them."""
+    dearer to anyone else: at least penalty × P(their demand ≥ units left)."""
     from router.inventory.protection import own_pickup_value
     from router.service.opportunity import surcharge_of
 
-    problem = example_problem()
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/r.db",
-        api_keys="k:admin",
-        routing_policy="inventory_aware",
-        opportunity_recompute_s=0.0,
+    svc, problem = aware
+    for body in problem["orders"][:4]:  # some ordinary history
+        svc.route(body)
+    pickup = next(o for o in problem["orders"] if o.get("method") == "pickup")
+    for k in range(3):  # the same store's customers, refusing transfers
+        svc.route(dict(pickup, id=f"own-{k}", allow_transfer=False))
+    assert svc.opportunity is not None
+    with svc.store.engine.connect() as conn:
+        net = svc.networks.get(conn)
+        costs = svc.opportunity.current(conn, net)
+    assert costs is not None and costs.forecast.own is not None
+    store = net.data.node_index[pickup["pickup_node"]]
+    sku = pickup["lines"][0]["sku"]
+    j = net.data.sku_index[sku]
+    assert costs.forecast.own[store, j] > 0
+    assert costs.forecast.own.sum() == pytest.approx(costs.forecast.own[store].sum())
+    atp = np.ones((net.data.num_nodes, 1), dtype=np.int64)
+    got = surcharge_of(costs, net, [sku], atp)
+    want = own_pickup_value(
+        costs.forecast.own[:, [j]], net.data.sku_penalty[[j]], atp, costs.horizon_days
     )
-    svc = RoutingService(settings)
-    try:
-        svc.load_problem(problem)
-        for body in problem["orders"][:4]:  # some ordinary history
-            svc.route(body)
-        pickup = next(o for o in problem["orders"] if o.get("method") == "pickup")
-        for k in range(3):  # the same store's customers, refusing transfers
-            svc.route(dict(pickup, id=f"own-{k}", allow_transfer=False))
-        assert svc.opportunity is not None
-        with svc.store.engine.connect() as conn:
-            net = svc.networks.get(conn)
-            costs = svc.opportunity.current(conn, net)
-        assert costs is not None and costs.forecast.own is not None
-        store = net.data.node_index[pickup["pickup_node"]]
-        sku = pickup["lines"][0]["sku"]
-        j = net.data.sku_index[sku]
-        assert costs.forecast.own[store, j] > 0
-        assert costs.forecast.own.sum() == pytest.approx(costs.forecast.own[store].sum())
-        atp = np.ones((net.data.num_nodes, 1), dtype=np.int64)
-        got = surcharge_of(costs, net, [sku], atp)
-        want = own_pickup_value(
-            costs.forecast.own[:, [j]], net.data.sku_penalty[[j]], atp, costs.horizon_days
-        )
-        assert (got >= want - 1e-12).all() and got[store, 0] > 0
-        assert (got >= costs.cost[:, [j]] - 1e-12).all()
-    finally:
-        svc.close()
+    assert (got >= want - 1e-12).all() and got[store, 0] > 0
+    assert (got >= costs.cost[:, [j]] - 1e-12).all()
