@@ -55,10 +55,15 @@ the larger of the two is reported:
 * **Fixed costs** (per-shipment handling + band base): a shipment ``y_p ∈ [0, 1]`` of
   pair p must cover each flow, ``y_p ≥ x_a / cap_a``, hence ``y_p ≥ Σ_a x_a / K_p`` with
   ``K_p = Σ_a cap_a``; y is replaced by that lower estimate (its fixed cost spread over
-  the pair's units, ``F_p / K_p`` per unit, and likewise in the order-capacity and
-  no-split rows). This weakens the LP a little and keeps it a pure flow LP that HiGHS
-  solves in seconds for a VN week (the version with y and one link row per flow did not
-  finish in a minute).
+  the pair's units, ``F_p / K_p`` per unit, and likewise in the order-capacity rows).
+  This weakens the LP a little and keeps it a pure flow LP that HiGHS solves in seconds
+  for a VN week (the version with y and one link row per flow for every order did not
+  finish in two minutes).
+* **No-split orders** keep an explicit ``y_p ∈ [0, 1]`` with ``x_a ≤ cap_a y_p`` and
+  ``Σ_p y_p ≤ 1`` per order (one shipment in all), at fixed cost ``F_p y_p`` and in the
+  order-capacity rows: with the estimate above such an order could spread over several
+  nodes for a fraction of each fixed cost. They are a minority of orders, so the LP
+  stays fast.
 
 **Replenishment periods.** The cumulative stock counts every store replenishment at its
 full target, on top of what the store still holds. A store orders up to its target
@@ -70,6 +75,13 @@ arrivals are at most ``max(target, free₀) + returns by the period's last day �
 safety`` (the last reservation still leaves the safety stock): one more row per
 (period, store, sku) where the candidates could exceed it. Without it the bound lets a
 store serve its initial stock plus every target, which no policy can.
+
+**Shelf rows** (:mod:`router.simulation.shelf_bound`). Walk-ins cost nothing when lost,
+so the bound cannot charge them, but they come at known times: when walk-ins empty a
+store's shelf before a pickup arrives, no policy can give that pickup the units. One row
+per walk-in that takes a unit from the envelope of free stock (what the store would have
+with no online order at all) caps what the orders after it and before the next
+replenishment can reserve there.
 
 Its value is recomputed from the LP's duals as a Lagrangian bound (every variable is
 bounded), so solver tolerances cannot lift it above the LP optimum. It is skipped above
@@ -91,7 +103,7 @@ from router.batch import optimize
 from router.candidates import build_candidates
 from router.data import UNLIMITED, FloatArray, IntArray, ProblemData
 from router.result import SolveParams
-from router.simulation.demand import day_orders
+from router.simulation.demand import day_orders, day_walkins
 from router.simulation.flows import (
     nearest,
     receipt_days,
@@ -101,6 +113,7 @@ from router.simulation.flows import (
 )
 from router.simulation.network import BuiltNetwork
 from router.simulation.scenario import Scenario
+from router.simulation.shelf_bound import MINUTES_PER_DAY, ShelfWindows, shelf_windows, window_rows
 from router.simulation.state import SimState
 from router.single import SingleOrderRouter
 
@@ -134,6 +147,10 @@ class HindsightProblem:
     # nodes, skus).
     period_of_day: IntArray | None = None
     period_cap: IntArray | None = None
+    # Walk-ins: each order's minute of its day, and the shelf rows
+    # (:mod:`router.simulation.shelf_bound`).
+    order_minute: FloatArray | None = None
+    shelf: ShelfWindows | None = None
 
 
 def rate_envelope(cards: list[list[RateBand]]) -> list[RateBand]:
@@ -237,12 +254,14 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
     spec = scenario.replenishment.store
     targets = store_targets(net, scenario)
     transfer_days: list[int] = []
+    ordered_days: list[int] = []
     if spec is not None:
         for sent in receipt_days(spec, days):
             if sent + spec.lead_days < days:
                 stock = stock + targets
                 arriving(sent + spec.lead_days)[:] += targets
                 transfer_days.append(sent + spec.lead_days)
+                ordered_days.append(sent)
     ret_day_l: list[int] = []  # returns: (day, node, sku, qty) per returned line
     ret_node_l: list[int] = []
     ret_sku_l: list[int] = []
@@ -250,6 +269,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
 
     orders: list[Order] = []
     order_day: list[int] = []
+    order_minute: list[float] = []
     node_ids, sku_ids = net.node_ids, net.sku_ids
     for day in range(days):
         enabled, ship = rules[day]
@@ -304,6 +324,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
                 pn_closed = False
             orders.append(order)
             order_day.append(day)
+            order_minute.append(float(d.minute[k]))
             if d.returned[k] and ret_day < days and not pn_closed:
                 r = nearest(node_lat, node_lon, ret_stores, lat, lon)
                 if r >= 0:
@@ -339,6 +360,20 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         np.add.at(cap, (r_node[so_far], r_sku[so_far]), r_qty[so_far])
         # only replenished (node, sku) pairs get a period row (the others: no limit here)
         period_cap[k] = np.where(targets > 0, np.maximum(cap, 0), UNLIMITED)
+    shelf = shelf_windows(
+        free0=stock0,
+        targets=targets,
+        orders_on=ordered_days,
+        arrive_on=transfer_days,
+        returns=(r_day, r_node, r_sku, r_qty),
+        walkins=[
+            (w.minute, w.node, w.sku)
+            for w in (day_walkins(net, scenario.demand, seed, d) for d in range(days))
+        ],
+        enabled=[rules[d][0] for d in range(days)],
+        min_safety=safety_by_day,
+        days=days,
+    )
     nodes = [
         Node.model_construct(
             **{
@@ -375,6 +410,8 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         day_ucap,
         period_of_day if bounds else None,
         period_cap if bounds else None,
+        np.array(order_minute, dtype=np.float64),
+        shelf if len(shelf) else None,
     )
 
 
@@ -495,8 +532,19 @@ def timed_bound(
     # y is replaced by that lower estimate, so the LP keeps only unit flows.
     K = np.bincount(cand.arc_pair, weights=cap_a, minlength=P)
     share_a = 1.0 / K[cand.arc_pair]
+    # Orders that may not split keep their shipments: y_p ∈ [0, 1] with x_a ≤ cap_a y_p and
+    # Σ_p y_p ≤ 1 (else the estimate above would let them split for free).
+    split_p = data.order_allow_split[cand.pair_order]
+    ns_p = ~split_p
+    ns_pairs = np.flatnonzero(ns_p)
+    Y = ns_pairs.size
+    y_of_pair = np.full(P, -1, dtype=np.int64)
+    y_of_pair[ns_pairs] = np.arange(Y)
+    ns_a = ns_p[cand.arc_pair]
+    share_a = np.where(ns_a, 0.0, share_a)
     xo, uo, co = 0, A, A + L
-    n_var = co + C
+    yo = co + C
+    n_var = yo + Y
 
     rows: list[IntArray] = []
     cols: list[IntArray] = []
@@ -526,25 +574,30 @@ def timed_bound(
         arrive,
     )
 
-    def limit(group: IntArray, used: FloatArray, lim: IntArray, coef: FloatArray) -> None:
-        """``Σ coef_a x_a ≤ lim`` per group, where the candidates could exceed it."""
+    def limit(
+        group: IntArray, used: FloatArray, lim: IntArray, col: IntArray, coef: FloatArray
+    ) -> None:
+        """``Σ coef_j v_j ≤ lim`` per group over variables ``col``, where they could
+        exceed it (``used``: the most each can contribute)."""
         k, iv = np.unique(group, return_inverse=True)
         lk = lim[k]
         b = np.bincount(iv, weights=used, minlength=k.size) > lk
         rid = np.cumsum(b) - 1
         s_ = b[iv] & (coef > 0)
-        add(rid[iv[s_]], xo + ar[s_], coef[s_], lk[b].astype(np.float64))
+        add(rid[iv[s_]], col[s_], coef[s_], lk[b].astype(np.float64))
 
     N = data.num_nodes
-    one_p = np.ones(P)
-    pair_arcs = np.bincount(cand.arc_pair, minlength=P) > 0
+    y_day = hp.order_day[cand.pair_order[ns_pairs]]
+    y_node = cand.pair_node[ns_pairs]
+    # shipments per node and day: the split orders' estimate plus the others' y
     limit(
-        day_a * N + node_a,
-        (one_p * pair_arcs)[cand.arc_pair] * cap_a * share_a,
+        np.concatenate([day_a * N + node_a, y_day * N + y_node]),
+        np.concatenate([cap_a * share_a, np.ones(Y)]),
         ocap_d.ravel(),
-        share_a,
+        np.concatenate([xo + ar, yo + np.arange(Y)]),
+        np.concatenate([share_a, np.ones(Y)]),
     )
-    limit(day_a * N + node_a, cap_a, ucap_d.ravel(), np.ones(A))
+    limit(day_a * N + node_a, cap_a, ucap_d.ravel(), xo + ar, np.ones(A))
     if hp.period_of_day is not None and hp.period_cap is not None:
         per_a = hp.period_of_day[day_a]
         on = per_a >= 0
@@ -553,14 +606,25 @@ def timed_bound(
             on, (per_a * N + node_a) * data.num_skus + sku_a, n_periods * N * data.num_skus
         )
         caps = np.concatenate([hp.period_cap.ravel(), [np.iinfo(np.int64).max // 4]])
-        limit(key_a, cap_a * on, caps, on.astype(np.float64))
-    no_split = ~data.order_allow_split[cand.pair_order[cand.arc_pair]]
-    limit(
-        cand.pair_order[cand.arc_pair],
-        cap_a * share_a * no_split,
-        np.ones(data.num_orders, np.int64),
-        share_a * no_split,
-    )
+        limit(key_a, cap_a * on, caps, xo + ar, on.astype(np.float64))
+    if hp.shelf is not None and hp.order_minute is not None:
+        order_a = cand.pair_order[cand.arc_pair]
+        time_a = day_a * MINUTES_PER_DAY + hp.order_minute[order_a]
+        w_row, w_arc, w_rhs = window_rows(hp.shelf, node_a, sku_a, time_a, cap_a, data.num_skus)
+        add(w_row, xo + w_arc, np.ones(w_arc.size), w_rhs)
+    if Y:
+        # one shipment per order: Σ_p y_p ≤ 1
+        uo_, yi = np.unique(cand.pair_order[ns_pairs], return_inverse=True)
+        add(yi, yo + np.arange(Y), np.ones(Y), np.ones(uo_.size))
+        # link: x_a − cap_a y_p ≤ 0
+        na = np.flatnonzero(ns_a)
+        k = np.arange(na.size)
+        add(
+            np.concatenate([k, k]),
+            np.concatenate([xo + na, yo + y_of_pair[cand.arc_pair[na]]]),
+            np.concatenate([np.ones(na.size), -cap_a[na]]),
+            np.zeros(na.size),
+        )
 
     A_ub = sp.csr_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
@@ -577,8 +641,15 @@ def timed_bound(
     )
     qty = data.line_qty.astype(np.float64)
     fixed_a = cand.pair_fixed[cand.arc_pair] * share_a
-    cost = np.concatenate([cand.arc_unit + fixed_a, data.sku_penalty[data.line_sku], np.zeros(C)])
-    ub = np.concatenate([cap_a, qty, cum[c_g, c_t]])
+    cost = np.concatenate(
+        [
+            cand.arc_unit + fixed_a,
+            data.sku_penalty[data.line_sku],
+            np.zeros(C),
+            cand.pair_fixed[ns_pairs],
+        ]
+    )
+    ub = np.concatenate([cap_a, qty, cum[c_g, c_t], np.ones(Y)])
     left = time_limit - (time.perf_counter() - start)
     if left <= 0:
         return None
@@ -604,6 +675,7 @@ def timed_bound(
     day_cost = np.bincount(day_a, weights=cost[xo:uo] * x[xo:uo], minlength=days)
     line_day = hp.order_day[data.line_order]
     day_cost += np.bincount(line_day, weights=cost[uo:co] * x[uo:co], minlength=days)
+    day_cost += np.bincount(y_day, weights=cost[yo:] * x[yo:], minlength=days)
     total = day_cost.sum()
     share = day_cost / total if total > 0 else np.full(days, 1.0 / days)
     return value, (share * value).tolist()
