@@ -110,6 +110,9 @@ class DemandForecast:
     regions: Regions
     rate: FloatArray  # (regions, skus)
     own: FloatArray | None = None  # (nodes, skus)
+    # Delivery promises: (most transit days or None for none, share of the demand); the
+    # opportunity LP lets each share take only the nodes that can keep its promise.
+    promises: tuple[tuple[int | None, float], ...] = ((None, 1.0),)
 
     def over(self, days: float) -> FloatArray:
         """Expected units over ``days`` days."""
@@ -151,8 +154,23 @@ def from_demand_model(
     own_w = np.asarray(store_w * pick_share * (1.0 - transfer), dtype=np.float64)
     own = units * own_w[:, None] * net.popularity[None, :]
     return DemandForecast(
-        regions=regions, rate=np.asarray(rate, dtype=np.float64), own=np.asarray(own)
+        regions=regions,
+        rate=np.asarray(rate, dtype=np.float64),
+        own=np.asarray(own),
+        promises=promise_classes(spec.promise_share, spec.promise_days),
     )
+
+
+def promise_classes(share: float, days: list[int]) -> tuple[tuple[int | None, float], ...]:
+    """The demand model's promises as classes: ``share`` of orders promise one of
+    ``days`` (equally likely), the rest promise nothing."""
+    out: list[tuple[int | None, float]] = []
+    if share < 1.0:
+        out.append((None, 1.0 - share))
+    if share > 0.0:
+        for d in sorted(set(days)):
+            out.append((d, share * days.count(d) / len(days)))
+    return tuple(out)
 
 
 def from_history(

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from router.data import FloatArray, IntArray, ProblemData
+from router.data import UNLIMITED, FloatArray, IntArray, ProblemData
 from router.geo import EARTH_RADIUS_KM
 from router.inventory.forecast import DemandForecast
 
@@ -106,10 +106,11 @@ class OpportunityCosts:
 
 def unit_costs(
     network: ProblemData, forecast: DemandForecast, units_per_parcel: float
-) -> tuple[FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.bool_]]]:
+) -> tuple[FloatArray, FloatArray, np.ndarray[Any, np.dtype[np.bool_]], IntArray]:
     """Per-unit cost parts of sending from each node to each region: the weight-free part
-    ``a[n, r]`` and the per-kg rate ``k[n, r]`` (cost of a unit = a + k × weight), and
-    ``ok[n, r]``, whether the contract lets ``n`` ship that far at all."""
+    ``a[n, r]`` and the per-kg rate ``k[n, r]`` (cost of a unit = a + k × weight),
+    ``ok[n, r]``, whether the contract lets ``n`` ship that far at all, and the transit
+    days ``t[n, r]``."""
     reg = forecast.regions
     lat1 = np.radians(network.node_lat)[:, None]
     lat2 = np.radians(reg.lat)[None, :]
@@ -120,7 +121,8 @@ def unit_costs(
     nb = network.band_max_km.size
     if nb == 0:
         shape = dist.shape
-        return np.zeros(shape), np.zeros(shape), np.zeros(shape, dtype=bool)
+        z = np.zeros(shape)
+        return z, z, np.zeros(shape, dtype=bool), np.zeros(shape, dtype=np.int64)
     band = np.searchsorted(network.band_max_km, dist, side="left")
     inside = band < nb
     bi = np.where(inside, band, 0)
@@ -128,7 +130,8 @@ def unit_costs(
     upp = max(float(units_per_parcel), 1.0)
     a = (network.node_h_ship[:, None] + network.band_base[bi]) / upp + network.node_h_unit[:, None]
     k = network.band_per_kg[bi]
-    return np.asarray(a, np.float64), np.asarray(k, np.float64), ok
+    t = network.band_transit[bi]
+    return np.asarray(a, np.float64), np.asarray(k, np.float64), ok, np.asarray(t, np.int64)
 
 
 def opportunity_costs(
@@ -147,9 +150,18 @@ def opportunity_costs(
     S = np.maximum(np.asarray(stock, dtype=np.float64), 0.0)
     if S.shape != (n_nodes, n_skus):
         raise ValueError(f"stock has shape {S.shape}, expected {(n_nodes, n_skus)}")
-    D = forecast.over(horizon_days)
+    a, k, ok, transit = unit_costs(network, forecast, units_per_parcel)
+    # Each promise class is a copy of the regions ("virtual regions" c × R + r) with its
+    # share of the demand and only the arcs that keep its promise.
+    base = forecast.over(horizon_days)
+    n_real = base.shape[0]
+    D = np.concatenate([base * share for _, share in forecast.promises])
+    a = np.tile(a, len(forecast.promises))
+    k = np.tile(k, len(forecast.promises))
+    ok = np.concatenate(
+        [ok & (transit <= (UNLIMITED if d is None else d)) for d, _ in forecast.promises], axis=1
+    )
     n_reg = D.shape[0]
-    a, k, ok = unit_costs(network, forecast, units_per_parcel)
 
     # Candidate (node, region) pairs: the nearest cheapest per region, and every warehouse.
     keep = np.zeros_like(ok)
@@ -227,6 +239,10 @@ def opportunity_costs(
     result_cost.reshape(-1)[sn_used] = oc
     flow = x[:n_arcs]
     pos = flow > _EPS
+    # promise classes back to their real region, their flows summed
+    key = (fn[pos] * n_real + fr[pos] % n_real) * n_skus + fs[pos]
+    key, back = np.unique(key, return_inverse=True)
+    units = np.bincount(back.ravel(), weights=flow[pos], minlength=key.size).astype(np.float64)
     return OpportunityCosts(
         cost=result_cost,
         horizon_days=horizon_days,
@@ -235,10 +251,10 @@ def opportunity_costs(
         forecast=forecast,
         node_ids=list(network.node_ids),
         sku_ids=list(network.sku_ids),
-        flow_node=fn[pos],
-        flow_region=fr[pos],
-        flow_sku=fs[pos],
-        flow_units=flow[pos],
+        flow_node=key // n_skus // n_real,
+        flow_region=key // n_skus % n_real,
+        flow_sku=key % n_skus,
+        flow_units=units,
     )
 
 

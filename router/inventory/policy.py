@@ -35,14 +35,16 @@ expectation, and with scarce stock every unit sells anyway).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from models import Order, OrderPlan
 from router.data import FloatArray, IntArray
 from router.inventory.forecast import DemandForecast, from_demand_model, mean_units_per_order
 from router.inventory.opportunity import DEFAULT_NEAREST, OpportunityCosts, opportunity_costs
-from router.inventory.protection import own_pickup_value
-from router.simulation.flows import receipt_plan
+from router.inventory.protection import own_pickup_value, walkin_rates
+from router.simulation.flows import receipt_days, receipt_plan
 from router.simulation.policies import _Left, _PerNetwork, register
 from router.simulation.scenario import PolicySpec
 from router.simulation.state import StateView
@@ -58,6 +60,8 @@ _KNOBS = {
     "units_per_parcel",
     "weight",
     "serve_first",
+    "walkins",
+    "promises",
 }
 SERVE_FIRST = 0.999
 """With ``serve_first``, a unit's surcharge stays below this share of its margin
@@ -88,6 +92,10 @@ class InventoryAwarePolicy(_PerNetwork):
         self.weight = float(p.get("weight", 1.0))
         self.serve_first = bool(p.get("serve_first", True))
         self.protect_own = bool(p.get("protect_own", True))
+        self.walkins = bool(p.get("walkins", True))
+        self.promises = bool(p.get("promises", True))
+        self._walkin_rate: FloatArray | None = None
+        self._arrivals: list[int] = []
         self.costs: OpportunityCosts | None = None
         self.solves = 0
         self._forecast: DemandForecast | None = None
@@ -128,9 +136,16 @@ class InventoryAwarePolicy(_PerNetwork):
             raise RuntimeError("inventory_aware needs the simulator's state (scenario, net)")
         if self._forecast is None:
             self._forecast = from_demand_model(net, scenario.demand, self.cell_deg)
+            if not self.promises:
+                self._forecast = dataclasses.replace(self._forecast, promises=((None, 1.0),))
             self._receipts = receipt_plan(net, scenario)
             if self.units_per_parcel is None:
                 self.units_per_parcel = mean_units_per_order(scenario.demand)
+            spec = scenario.replenishment.store
+            if spec is not None:
+                self._arrivals = [d + spec.lead_days for d in receipt_days(spec, scenario.days)]
+            if self.walkins and scenario.demand.walkins_per_store > 0:
+                self._walkin_rate = walkin_rates(net, scenario.demand.walkins_per_store)
         assert self._receipts is not None and self.units_per_parcel is not None
         day = view.day
         horizon = min(self.horizon_days, scenario.days - day - view.minute / 1440.0)
@@ -140,6 +155,12 @@ class InventoryAwarePolicy(_PerNetwork):
         for d, qty in self._receipts.items():
             if day < d < day + horizon:
                 stock += qty
+        if self._walkin_rate is not None:
+            # walk-ins take from the shelf first (free stock, safety included): what the
+            # online demand of the window can count on is the rest
+            safety = getattr(view, "safety", np.zeros_like(atp))
+            eaten = np.maximum(self._walkin_rate * self._shelf_days(view) - safety, 0.0)
+            stock = np.maximum(stock - np.ceil(eaten - 1e-9).astype(np.int64), 0)
         self.costs = opportunity_costs(
             view.network, stock, self._forecast, horizon, self.units_per_parcel, self.nearest
         )
@@ -148,6 +169,13 @@ class InventoryAwarePolicy(_PerNetwork):
         self._solved_at = self._checked_at = now
         self._solved_stock = atp
         self._cost_version = view.version
+
+    def _shelf_days(self, view: StateView) -> float:
+        """Days from now to the next store replenishment arrival (at most the horizon):
+        the window over which a store's units are not replaced."""
+        now = view.day + view.minute / 1440.0
+        nxt = [a for a in self._arrivals if a > now]
+        return min(self.horizon_days, (min(nxt) - now) if nxt else self.horizon_days)
 
     def surcharge(self, skus: IntArray) -> FloatArray:
         assert self.costs is not None
@@ -163,7 +191,11 @@ class InventoryAwarePolicy(_PerNetwork):
         if own is None:
             return np.zeros(atp.shape)
         pen = view.network.sku_penalty[skus]
-        return own_pickup_value(own[:, skus], pen, atp, self.horizon_days) * self.weight
+        if self._walkin_rate is None:
+            return own_pickup_value(own[:, skus], pen, atp, self.horizon_days) * self.weight
+        days = self._shelf_days(view)
+        value = own_pickup_value(own[:, skus], pen, atp, days, self._walkin_rate[:, skus])
+        return value * self.weight
 
     # ----------------------------------------------------------------- routing
 

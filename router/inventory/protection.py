@@ -40,18 +40,31 @@ def protection_level(rate: float | np.ndarray, service_level: float) -> np.ndarr
 
 
 def own_pickup_value(
-    own_rate: np.ndarray, penalty: np.ndarray, atp: np.ndarray, horizon_days: float
+    own_rate: np.ndarray,
+    penalty: np.ndarray,
+    atp: np.ndarray,
+    horizon_days: float,
+    walkin_rate: np.ndarray | None = None,
 ) -> np.ndarray:
     """Per-unit value of a store's stock to its own pickups that refuse transfers (only
-    that store can serve them): ``penalty × P(D ≥ atp)``, D Poisson with mean
-    ``own_rate × horizon_days``, the chance that taking one of the ``atp`` units left
-    loses such a customer; 0 where nothing is left. Shapes: ``own_rate`` and ``atp`` are
-    (nodes, skus), ``penalty`` per sku."""
-    lam = np.asarray(own_rate, dtype=np.float64) * horizon_days
+    that store can serve them), over ``horizon_days`` in which it is not replaced.
+
+    Customers come as Poisson streams: such pickups at ``own_rate`` and, when given,
+    walk-ins at ``walkin_rate``, each served in turn from the shelf. Pickups only get the
+    ``atp`` units above the safety stock, so they are served when they come among the
+    first ``atp`` customers; taking one unit now loses the ``atp``-th customer when
+    there is one, a pickup with chance ``q = own / (own + walk-in)``. The value is
+    ``penalty × q × P(N ≥ atp)``, N Poisson with mean ``(own + walk-in) × days``
+    (``penalty × P(D ≥ atp)`` without walk-ins); 0 where nothing is left. Shapes:
+    rates and ``atp`` (nodes, skus), ``penalty`` per sku."""
+    own = np.asarray(own_rate, dtype=np.float64)
     atp = np.asarray(atp)
-    if not (lam > 0).any():  # no such pickups seen: nothing to protect
+    if not (own > 0).any():  # no such pickups seen: nothing to protect
         return np.zeros(atp.shape)
-    value = np.asarray(penalty, dtype=np.float64)[None, :] * stats.poisson.sf(atp - 1, lam)
+    total = own if walkin_rate is None else own + np.asarray(walkin_rate, dtype=np.float64)
+    q = np.divide(own, total, out=np.zeros_like(own), where=total > 0)
+    p = q * stats.poisson.sf(atp - 1, total * horizon_days)
+    value = np.asarray(penalty, dtype=np.float64)[None, :] * p
     return np.asarray(np.where(atp > 0, value, 0.0), dtype=np.float64)
 
 

@@ -94,3 +94,31 @@ def test_scenario_rejects_a_bad_service_level() -> None:
     with pytest.raises(BadInput) as err:
         small(protection={"service_level": 1.5})
     assert any(e.path.startswith("protection.service_level") for e in err.value.errors)
+
+
+@pytest.mark.parametrize("own,walk,atp", [(0.3, 0.0, 1), (0.3, 2.0, 1), (0.3, 2.0, 4), (1.0, 0.5, 2)])
+def test_own_pickup_value_is_the_marginal_lost_pickup(own: float, walk: float, atp: int) -> None:
+    """Against a direct simulation of the two Poisson streams sharing a shelf: the value
+    of one unit is the penalty times the pickups lost by having one unit fewer."""
+    from router.inventory.protection import own_pickup_value
+
+    rng = np.random.default_rng(1)
+    days, runs = 3.0, 200_000
+    n = rng.poisson((own + walk) * days, runs)
+    is_pickup = rng.random((runs, int(n.max()) + 1)) < own / (own + walk)
+    served_before = np.cumsum(is_pickup, axis=1)  # pickups among the first k customers
+
+    def lost(k: int) -> float:
+        pickups = served_before[np.arange(runs), n - 1] * (n > 0)
+        got = np.where(n > k, served_before[:, max(k - 1, 0)] * (k > 0), pickups)
+        return float((pickups - got).mean())
+
+    want = lost(atp - 1) - lost(atp)
+    got = own_pickup_value(
+        np.array([[own]]),
+        np.array([1.0]),
+        np.array([[atp]]),
+        days,
+        None if walk == 0 else np.array([[walk]]),
+    )[0, 0]
+    assert got == pytest.approx(want, abs=4e-3)
