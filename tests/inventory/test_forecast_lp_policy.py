@@ -151,6 +151,36 @@ def test_dual_of_the_scarce_node_is_the_cost_difference() -> None:
     assert short.cost[0, 0] == pytest.approx(100.0 - near)
 
 
+def test_promise_demand_only_takes_nodes_that_keep_the_promise() -> None:
+    """Half the demand promises 1 day: only NEAR (1 day) can serve it, FAR (3 days)
+    cannot, so NEAR's scarce units are worth the penalty to that half, and the trace
+    still names the one real region."""
+    net = _two_nodes()
+    regions = make_regions(np.array([10.05]), np.array([106.05]))
+    fc = DemandForecast(regions=regions, rate=np.array([[6.0]]), promises=((None, 0.5), (1, 0.5)))
+    near = 2.0 + 1.0
+    oc = opportunity_costs(net, np.array([[2], [50]]), fc, horizon_days=1.0)
+    # 3 promised units, 2 at NEAR: the third is lost, so NEAR's unit is worth penalty − near
+    assert oc.cost[0, 0] == pytest.approx(100.0 - near)
+    assert oc.objective == pytest.approx(2 * near + 100.0 + 3 * (10.0 + 2.0))
+    trace = oc.explain(0, 0)
+    assert len(trace) == 1 and trace[0]["units"] == pytest.approx(2.0)
+    plain = opportunity_costs(
+        net, np.array([[2], [50]]), DemandForecast(regions, np.array([[6.0]])), 1.0
+    )
+    assert plain.cost[0, 0] == pytest.approx(10.0 + 2.0 - near)
+
+
+def test_promise_classes_follow_the_demand_model() -> None:
+    from router.inventory.forecast import promise_classes
+
+    assert promise_classes(0.0, [1, 2]) == ((None, 1.0),)
+    got = promise_classes(0.2, [1, 2, 2, 3])
+    assert got[0] == (None, pytest.approx(0.8))
+    assert [d for d, _ in got[1:]] == [1, 2, 3]
+    assert [w for _, w in got[1:]] == pytest.approx([0.05, 0.1, 0.05])
+
+
 # ----------------------------------------------------------------------- the policy
 
 
@@ -186,3 +216,35 @@ def test_policy_recomputes_and_protects_stock() -> None:
 def test_unknown_params_are_refused() -> None:
     with pytest.raises(ValueError):
         run_seed(_aware(bogus=1), 0)
+
+
+def test_walkins_share_the_shelf_until_the_next_replenishment() -> None:
+    """With walk-ins, a store's own-pickup value is the shared-shelf one over the days to
+    the next store replenishment arrival."""
+    from router.inventory.protection import own_pickup_value, walkin_rates
+    from router.simulation.engine import Replay
+
+    sc = _aware().replace(
+        replenishment={"store": {"every_days": 2, "target": 1.0, "lead_days": 1, "start_day": 0}}
+    )
+    rep = Replay(sc, build_network(sc), 0)
+    rep.run()
+    pol: Any = rep.policy
+    assert pol._arrivals == [1, 3]
+    assert pol._walkin_rate is not None
+
+    class View:
+        network = rep.net.data()
+        day, minute = 1, 720.0
+
+    assert pol._shelf_days(View()) == pytest.approx(1.5)  # to day 3's morning
+    View.day = 2
+    assert pol._shelf_days(View()) == pytest.approx(0.5)
+    skus = np.array([0, 1], dtype=np.int64)
+    atp = np.full((len(rep.net.nodes), 2), 2, dtype=np.int64)
+    got = pol._own_protection(View(), skus, atp)
+    walk = walkin_rates(rep.net, sc.demand.walkins_per_store)[:, skus]
+    pen = View.network.sku_penalty[skus]
+    want = own_pickup_value(pol._forecast.own[:, skus], pen, atp, 0.5, walk) * pol.weight
+    np.testing.assert_allclose(got, want)
+    assert got.any()

@@ -96,7 +96,9 @@ def test_scenario_rejects_a_bad_service_level() -> None:
     assert any(e.path.startswith("protection.service_level") for e in err.value.errors)
 
 
-@pytest.mark.parametrize("own,walk,atp", [(0.3, 0.0, 1), (0.3, 2.0, 1), (0.3, 2.0, 4), (1.0, 0.5, 2)])
+@pytest.mark.parametrize(
+    "own,walk,atp", [(0.3, 0.0, 1), (0.3, 2.0, 1), (0.3, 2.0, 4), (1.0, 0.5, 2)]
+)
 def test_own_pickup_value_is_the_marginal_lost_pickup(own: float, walk: float, atp: int) -> None:
     """Against a direct simulation of the two Poisson streams sharing a shelf: the value
     of one unit is the penalty times the pickups lost by having one unit fewer."""
