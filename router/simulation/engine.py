@@ -645,7 +645,8 @@ def run_seed(
             row["hindsight_cost"] = part
             row["hindsight_gap"] = _ratio(row["total_cost"] - part, row["total_cost"])
         run.stats.update(
-            hindsight_seconds=hb.seconds, hindsight_joint=float(hb.method in ("lp", "timed"))
+            hindsight_seconds=hb.seconds,
+            hindsight_joint=float(hb.method in ("lp", "timed", "strong")),
         )
     return run
 

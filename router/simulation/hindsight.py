@@ -53,17 +53,31 @@ the larger of the two is reported:
 * **Capacities** per node and day (they reset each morning): the day's orders use at most
   ``order_capacity(t)`` shipments and ``unit_capacity(t)`` units there.
 * **Fixed costs** (per-shipment handling + band base): a shipment ``y_p ∈ [0, 1]`` of
-  pair p must cover each flow, ``y_p ≥ x_a / cap_a``, hence ``y_p ≥ Σ_a x_a / K_p`` with
-  ``K_p = Σ_a cap_a``; y is replaced by that lower estimate (its fixed cost spread over
-  the pair's units, ``F_p / K_p`` per unit, and likewise in the order-capacity rows).
-  This weakens the LP a little and keeps it a pure flow LP that HiGHS solves in seconds
-  for a VN week (the version with y and one link row per flow for every order did not
-  finish in two minutes).
-* **No-split orders** keep an explicit ``y_p ∈ [0, 1]`` with ``x_a ≤ cap_a y_p`` and
-  ``Σ_p y_p ≤ 1`` per order (one shipment in all), at fixed cost ``F_p y_p`` and in the
-  order-capacity rows: with the estimate above such an order could spread over several
-  nodes for a fraction of each fixed cost. They are a minority of orders, so the LP
-  stays fast.
+  pair p covers each of its flows, ``x_a ≤ cap_a y_p``, at fixed cost ``F_p y_p``, and
+  counts in the order-capacity rows; an order that may not split has ``Σ_p y_p ≤ 1``
+  (one shipment in all). For orders that may split, y is replaced by its lower estimate
+  ``y_p ≥ Σ_a x_a / K_p`` (``K_p = Σ_a cap_a``): the fixed cost spread over the pair's
+  units, ``F_p / K_p`` each, so most of the LP is pure flow and HiGHS' simplex solves a
+  VN season in about 25 s. That estimate is exact for a single-line order (one arc per
+  pair) but lets a multi-line order split across nodes at a fraction of each fixed cost.
+* **Network stock** per (sku, day): store replenishment only moves units from the
+  warehouses, so the units all orders of days ≤ t use are at most the initial free stock
+  plus receipts and returns⁺ by t, over the whole network (a carry per (sku, day), like
+  the stock rows).
+
+**Strong form** (``hindsight.strong_time_limit_s`` > 0, method ``strong``): every
+multi-line order keeps its ``y``. On the VN season that LP takes HiGHS' simplex more than
+ten minutes, so it is solved by OR-Tools' PDLP (a first-order method) to a loose
+tolerance (:data:`STRONG_EPS`); its value is the Lagrangian of the duals PDLP returns,
+valid for any duals, so the tolerance (or the time limit) only makes it lower, never
+invalid. The larger of the two LP values is reported.
+
+**Shelf rows** (:mod:`router.simulation.shelf_bound`). Walk-ins cost nothing when lost,
+so the bound cannot charge them, but they come at known times: when walk-ins empty a
+store's shelf before a pickup arrives, no policy can give that pickup the units. One row
+per walk-in that takes a unit from the envelope of free stock (what the store would have
+with no online order at all) caps what the orders after it and before the next
+replenishment can reserve there.
 
 **Replenishment periods.** The cumulative stock counts every store replenishment at its
 full target, on top of what the store still holds. A store orders up to its target
@@ -76,13 +90,6 @@ safety`` (the last reservation still leaves the safety stock): one more row per
 (period, store, sku) where the candidates could exceed it. Without it the bound lets a
 store serve its initial stock plus every target, which no policy can.
 
-**Shelf rows** (:mod:`router.simulation.shelf_bound`). Walk-ins cost nothing when lost,
-so the bound cannot charge them, but they come at known times: when walk-ins empty a
-store's shelf before a pickup arrives, no policy can give that pickup the units. One row
-per walk-in that takes a unit from the envelope of free stock (what the store would have
-with no online order at all) caps what the orders after it and before the next
-replenishment can reserve there.
-
 Its value is recomputed from the LP's duals as a Lagrangian bound (every variable is
 bounded), so solver tolerances cannot lift it above the LP optimum. It is skipped above
 ``hindsight.max_orders`` orders or :data:`TIMED_MAX_ARCS` flows, and dropped when HiGHS
@@ -93,7 +100,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -121,7 +130,7 @@ from router.single import SingleOrderRouter
 @dataclass(frozen=True)
 class HindsightBound:
     """The bound, how it was obtained (``lp``: the joint problem; ``timed``: the
-    time-indexed LP; ``decoupled``), the bound
+    time-indexed LP; ``strong``: its strong form; ``decoupled``), the bound
     attributed to each day (in proportion to the hindsight plan's cost of that day's orders,
     so the days add up), the seconds it took and the problem's size."""
 
@@ -151,6 +160,9 @@ class HindsightProblem:
     # (:mod:`router.simulation.shelf_bound`).
     order_minute: FloatArray | None = None
     shelf: ShelfWindows | None = None
+    # Units of each sku that exist in the whole network by the end of each day (days,
+    # skus): initial free stock + receipts + returns⁺, store transfers excluded.
+    pool: IntArray | None = None
 
 
 def rate_envelope(cards: list[list[RateBand]]) -> list[RateBand]:
@@ -401,6 +413,12 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         inventory=inventory,
         orders=orders,
     )
+    inflow = np.zeros((days, stock0.shape[1]), dtype=np.int64)
+    inflow[0] = stock0.sum(axis=0)
+    for rday, qty in rec.items():
+        if rday < days:
+            inflow[rday] += qty.sum(axis=0)
+    np.add.at(inflow, (r_day, r_sku), r_qty)
     return HindsightProblem(
         problem,
         np.array(order_day, dtype=np.int64),
@@ -412,6 +430,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         period_cap if bounds else None,
         np.array(order_minute, dtype=np.float64),
         shelf if len(shelf) else None,
+        np.cumsum(inflow, axis=0),
     )
 
 
@@ -464,6 +483,11 @@ def hindsight_bound(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         if timed is not None and (bound is None or timed[0] > bound):
             bound, per_day = timed
             method = "timed"
+        if spec.strong_time_limit_s > 0:
+            strong = timed_bound(hp, data, spec.strong_time_limit_s, strong=True)
+            if strong is not None and (bound is None or strong[0] > bound):
+                bound, per_day = strong
+                method = "strong"
     else:
         method = "decoupled"
         bound, per_day = decoupled_bound(hp)
@@ -473,21 +497,23 @@ def hindsight_bound(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
 
 
 TIMED_METHOD = "highs"
+STRONG_EPS = 1e-4
+"""PDLP's tolerance for the strong LP: its duals only need to be good, not exact, as the
+bound is their Lagrangian value (valid for any duals)."""
 TIMED_MAX_ARCS = 3_000_000
 """Above this many (order, node, line) flows the time-indexed LP is not attempted."""
 
 
 def timed_bound(
-    hp: HindsightProblem, data: ProblemData, time_limit: float
+    hp: HindsightProblem, data: ProblemData, time_limit: float, strong: bool = False
 ) -> tuple[float, list[float]] | None:
     """The time-indexed LP bound (see the module docstring) and its split by day; None
     when it is not available (no dated data, too large, or not solved in ``time_limit``).
+    ``strong``: every multi-line order keeps its shipments, solved by PDLP.
 
     The value returned is the Lagrangian value of the LP's dual solution, recomputed here
     with every variable bounded, so solver tolerances cannot push it above the optimum.
     """
-    from scipy.optimize import linprog
-
     supply, ocap_d, ucap_d = hp.supply, hp.day_ocap, hp.day_ucap
     if supply is None or ocap_d is None or ucap_d is None or data.num_orders == 0:
         return None
@@ -511,31 +537,27 @@ def timed_bound(
 
     # Stock groups (node, sku) whose candidates could exceed what has arrived by the
     # first day they are used; each gets one carry variable per day from that day on.
-    group_a = node_a * data.num_skus + sku_a
-    keys, inv = np.unique(group_a, return_inverse=True)
-    first = np.full(keys.size, days, dtype=np.int64)
-    np.minimum.at(first, inv, day_a)
-    g_node, g_sku = keys // data.num_skus, keys % data.num_skus
-    g_total = np.bincount(inv, weights=cap_a, minlength=keys.size)
-    bind = g_total > supply[first, g_node, g_sku]
-    gid = np.cumsum(bind) - 1
-    G = int(bind.sum())
-    g_first = first[bind]
-    cum = supply[:, g_node[bind], g_sku[bind]].T.astype(np.float64)  # (G, days)
-    # carry c[g, t] for t ≥ first[g]: units arrived by t and not used by then
-    c_count = days - g_first
-    c_start = np.cumsum(c_count) - c_count
-    C = int(c_count.sum())
-    c_g = np.repeat(np.arange(G), c_count)
-    c_t = np.arange(C) - np.repeat(c_start, c_count) + np.repeat(g_first, c_count)
+    S = data.num_skus
+    stock_c = _carry(node_a * S + sku_a, day_a, cap_a, lambda k: supply[:, k // S, k % S].T, days)
+    C = stock_c.size
+    # The same per sku over the whole network: store transfers only move units
+    pool_c = (
+        _carry(sku_a, day_a, cap_a, lambda k: hp.pool[:, k].T, days)  # type: ignore[index]
+        if hp.pool is not None
+        else _carry(sku_a[:0], day_a[:0], cap_a[:0], lambda k: np.zeros((k.size, days)), days)
+    )
     # y_p ≥ x_a / cap_a for each arc of p implies y_p ≥ Σ_a x_a / K_p (K_p = Σ_a cap_a):
     # y is replaced by that lower estimate, so the LP keeps only unit flows.
     K = np.bincount(cand.arc_pair, weights=cap_a, minlength=P)
     share_a = 1.0 / K[cand.arc_pair]
     # Orders that may not split keep their shipments: y_p ∈ [0, 1] with x_a ≤ cap_a y_p and
-    # Σ_p y_p ≤ 1 (else the estimate above would let them split for free).
+    # Σ_p y_p ≤ 1 (else the estimate above would let them split for free); in the strong
+    # LP every multi-line order does (a single-line pair has one arc: the estimate is exact).
     split_p = data.order_allow_split[cand.pair_order]
     ns_p = ~split_p
+    if strong:
+        lines_o = np.bincount(data.line_order, minlength=data.num_orders)
+        ns_p = ns_p | (lines_o[cand.pair_order] > 1)
     ns_pairs = np.flatnonzero(ns_p)
     Y = ns_pairs.size
     y_of_pair = np.full(P, -1, dtype=np.int64)
@@ -544,7 +566,8 @@ def timed_bound(
     share_a = np.where(ns_a, 0.0, share_a)
     xo, uo, co = 0, A, A + L
     yo = co + C
-    n_var = yo + Y
+    po = yo + Y
+    n_var = po + pool_c.size
 
     rows: list[IntArray] = []
     cols: list[IntArray] = []
@@ -562,17 +585,15 @@ def timed_bound(
 
     ar = np.arange(A)
     # cumulative stock, as a carry: X[g, t] + c[g, t] − c[g, t−1] ≤ cum[g, t] − cum[g, t−1]
-    sel = bind[inv]
-    a_row = c_start[gid[inv[sel]]] + (day_a[sel] - g_first[gid[inv[sel]]])
-    later = c_t > np.repeat(g_first, c_count)
-    prev = np.flatnonzero(later)
-    arrive = cum[c_g, c_t] - np.where(later, cum[c_g, np.maximum(c_t - 1, 0)], 0.0)
-    add(
-        np.concatenate([a_row, np.arange(C), prev]),
-        np.concatenate([xo + ar[sel], co + np.arange(C), co + prev - 1]),
-        np.concatenate([np.ones(a_row.size), np.ones(C), -np.ones(prev.size)]),
-        arrive,
-    )
+    for block, at in ((stock_c, co), (pool_c, po)):
+        add(
+            np.concatenate([block.arc_row, np.arange(block.size), block.prev]),
+            np.concatenate([xo + block.arcs, at + np.arange(block.size), at + block.prev - 1]),
+            np.concatenate(
+                [np.ones(block.arcs.size), np.ones(block.size), -np.ones(block.prev.size)]
+            ),
+            block.arrive,
+        )
 
     def limit(
         group: IntArray, used: FloatArray, lim: IntArray, col: IntArray, coef: FloatArray
@@ -614,8 +635,10 @@ def timed_bound(
         add(w_row, xo + w_arc, np.ones(w_arc.size), w_rhs)
     if Y:
         # one shipment per order: Σ_p y_p ≤ 1
-        uo_, yi = np.unique(cand.pair_order[ns_pairs], return_inverse=True)
-        add(yi, yo + np.arange(Y), np.ones(Y), np.ones(uo_.size))
+        one = np.flatnonzero(~split_p[ns_pairs])
+        if one.size:
+            uo_, yi = np.unique(cand.pair_order[ns_pairs[one]], return_inverse=True)
+            add(yi, yo + one, np.ones(one.size), np.ones(uo_.size))
         # link: x_a − cap_a y_p ≤ 0
         na = np.flatnonzero(ns_a)
         k = np.arange(na.size)
@@ -647,35 +670,145 @@ def timed_bound(
             data.sku_penalty[data.line_sku],
             np.zeros(C),
             cand.pair_fixed[ns_pairs],
+            np.zeros(pool_c.size),
         ]
     )
-    ub = np.concatenate([cap_a, qty, cum[c_g, c_t], np.ones(Y)])
+    ub = np.concatenate([cap_a, qty, stock_c.ub, np.ones(Y), pool_c.ub])
     left = time_limit - (time.perf_counter() - start)
     if left <= 0:
         return None
+    if strong:
+        sol = _pdlp(cost, A_ub, b_ub, A_eq, qty, ub, left)
+    else:
+        sol = _highs(cost, A_ub, b_ub, A_eq, qty, ub, left)
+    if sol is None:
+        return None
+    x, lam_ub, lam_eq = sol
+    reduced = cost - A_ub.T @ lam_ub - A_eq.T @ lam_eq
+    value = float(b_ub @ lam_ub + qty @ lam_eq + np.minimum(reduced * ub, 0.0).sum())
+    if not math.isfinite(value):
+        return None
+    day_cost = np.bincount(day_a, weights=cost[xo:uo] * x[xo:uo], minlength=days)
+    line_day = hp.order_day[data.line_order]
+    day_cost += np.bincount(line_day, weights=cost[uo:co] * x[uo:co], minlength=days)
+    day_cost += np.bincount(y_day, weights=cost[yo:po] * x[yo:po], minlength=days)
+    total = day_cost.sum()
+    share = day_cost / total if total > 0 else np.full(days, 1.0 / days)
+    return value, (share * value).tolist()
+
+
+@dataclass(frozen=True, eq=False)
+class _Carry:
+    """Cumulative-supply rows of :func:`timed_bound` as carries: for each group whose
+    arcs could exceed what has arrived by its first day, ``c[g, t]`` (the units arrived
+    by day t and not used by then) from that day on, and ``X[g, t] + c[g, t] − c[g, t−1]
+    ≤ cum[g, t] − cum[g, t−1]``. Row k of the block is carry k's."""
+
+    arcs: IntArray  # arcs in a binding group
+    arc_row: IntArray  # their row
+    prev: IntArray  # carries with a previous day in their group
+    arrive: FloatArray  # right-hand side per row
+    ub: FloatArray  # upper bound per carry (its cumulative supply)
+
+    @property
+    def size(self) -> int:
+        return int(self.ub.size)
+
+
+def _carry(
+    key_a: IntArray,
+    day_a: IntArray,
+    cap_a: FloatArray,
+    cum_of: Callable[[IntArray], np.ndarray],
+    days: int,
+) -> _Carry:
+    """The carry block over groups ``key_a`` (per arc); ``cum_of(keys)`` gives each key's
+    cumulative supply by day, (keys, days)."""
+    keys, inv = np.unique(key_a, return_inverse=True)
+    inv = inv.ravel()
+    first = np.full(keys.size, days, dtype=np.int64)
+    np.minimum.at(first, inv, day_a)
+    cum_all = np.asarray(cum_of(keys), dtype=np.float64).reshape(keys.size, days)
+    total = np.bincount(inv, weights=cap_a, minlength=keys.size)
+    bind = total > cum_all[np.arange(keys.size), np.minimum(first, days - 1)]
+    gid = np.cumsum(bind) - 1
+    G = int(bind.sum())
+    g_first = first[bind]
+    cum = cum_all[bind]  # (G, days)
+    c_count = days - g_first
+    c_start = np.cumsum(c_count) - c_count
+    C = int(c_count.sum())
+    c_g = np.repeat(np.arange(G), c_count)
+    c_t = np.arange(C) - np.repeat(c_start, c_count) + np.repeat(g_first, c_count)
+    sel = np.flatnonzero(bind[inv])
+    arc_row = c_start[gid[inv[sel]]] + (day_a[sel] - g_first[gid[inv[sel]]])
+    later = c_t > np.repeat(g_first, c_count)
+    arrive = cum[c_g, c_t] - np.where(later, cum[c_g, np.maximum(c_t - 1, 0)], 0.0)
+    return _Carry(sel, arc_row, np.flatnonzero(later), arrive, cum[c_g, c_t])
+
+
+def _pdlp(
+    cost: FloatArray,
+    A_ub: sp.csr_matrix,
+    b_ub: FloatArray,
+    A_eq: sp.csr_matrix,
+    b_eq: FloatArray,
+    ub: FloatArray,
+    time_limit: float,
+) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+    """``min cost·x, A_ub x ≤ b_ub, A_eq x = b_eq, 0 ≤ x ≤ ub`` by OR-Tools' PDLP (a
+    first-order method: on the VN season it is several times faster than HiGHS' simplex
+    once the multi-line orders have their shipments): the primal and the duals of the ≤
+    rows (clipped to ≤ 0) and of the = rows; None when it returns no solution."""
+    from ortools.linear_solver.python import model_builder_helper as mbh
+
+    n_ub = A_ub.shape[0]
+    model: Any = mbh.ModelBuilderHelper()  # its stubs mistype numpy arrays
+    model.fill_model_from_sparse_data(
+        np.zeros(cost.size),
+        ub,
+        cost,
+        np.concatenate([np.full(n_ub, -np.inf), b_eq]),
+        np.concatenate([b_ub, b_eq]),
+        sp.vstack([A_ub, A_eq]).tocsr(),
+    )
+    solver = mbh.ModelSolverHelper("pdlp")
+    solver.set_time_limit_in_seconds(max(time_limit, 0.1))
+    solver.set_solver_specific_parameters(
+        "termination_criteria { simple_optimality_criteria { "
+        f"eps_optimal_relative: {STRONG_EPS} eps_optimal_absolute: {STRONG_EPS} }} }}"
+    )
+    solver.solve(model)
+    if not solver.has_solution():
+        return None
+    y = np.asarray(solver.dual_values(), dtype=np.float64)
+    x = np.asarray(solver.variable_values(), dtype=np.float64)
+    return x, np.minimum(y[:n_ub], 0.0), y[n_ub:]
+
+
+def _highs(
+    cost: FloatArray,
+    A_ub: sp.csr_matrix,
+    b_ub: FloatArray,
+    A_eq: sp.csr_matrix,
+    b_eq: FloatArray,
+    ub: FloatArray,
+    time_limit: float,
+) -> tuple[FloatArray, FloatArray, FloatArray] | None:
+    """The same LP as :func:`_pdlp` by HiGHS' simplex (scipy), solved to optimality."""
+    from scipy.optimize import linprog
+
     res = linprog(
         cost,
         A_ub=A_ub,
         b_ub=b_ub,
         A_eq=A_eq,
-        b_eq=qty,
-        bounds=np.column_stack([np.zeros(n_var), ub]),
+        b_eq=b_eq,
+        bounds=np.column_stack([np.zeros(cost.size), ub]),
         method=TIMED_METHOD,
-        options={"time_limit": left, "presolve": True},
+        options={"time_limit": time_limit, "presolve": True},
     )
     if res.status != 0 or res.x is None:
         return None
     lam_ub = np.minimum(np.asarray(res.ineqlin.marginals, dtype=np.float64), 0.0)
-    lam_eq = np.asarray(res.eqlin.marginals, dtype=np.float64)
-    reduced = cost - A_ub.T @ lam_ub - A_eq.T @ lam_eq
-    value = float(b_ub @ lam_ub + qty @ lam_eq + np.minimum(reduced * ub, 0.0).sum())
-    if not math.isfinite(value):
-        return None
-    x = np.asarray(res.x, dtype=np.float64)
-    day_cost = np.bincount(day_a, weights=cost[xo:uo] * x[xo:uo], minlength=days)
-    line_day = hp.order_day[data.line_order]
-    day_cost += np.bincount(line_day, weights=cost[uo:co] * x[uo:co], minlength=days)
-    day_cost += np.bincount(y_day, weights=cost[yo:] * x[yo:], minlength=days)
-    total = day_cost.sum()
-    share = day_cost / total if total > 0 else np.full(days, 1.0 / days)
-    return value, (share * value).tolist()
+    return np.asarray(res.x, dtype=np.float64), lam_ub, np.asarray(res.eqlin.marginals)

@@ -230,6 +230,9 @@ class HindsightSpec(_Spec):
     enabled: bool = True
     time_limit_s: NonNegFloat = 20.0
     max_orders: NonNegInt = 60_000  # above this, the cheaper decoupled bound
+    # seconds for the strong time-indexed LP (multi-line orders keep their shipments;
+    # PDLP), tried after the others when > 0: a tighter bound at a few minutes a seed
+    strong_time_limit_s: NonNegFloat = 0.0
 
 
 class RebalanceSpec(_Spec):
