@@ -178,7 +178,8 @@ def test_bound_stays_below_every_policy(
     seed: int,
 ) -> None:
     """Walk-ins, returns, replenishment, protection and no-split orders together: the
-    bound (shelf rows and no-split shipments included) never exceeds a policy's cost."""
+    bound (shelf rows, shipments and the strong form included) never exceeds a policy's
+    cost."""
     sc = small(
         days=4,
         initial_stock={"scale": scale},
@@ -194,6 +195,7 @@ def test_bound_stays_below_every_policy(
             "store": {"every_days": 2, "target": 1.0, "lead_days": lead},
         },
         protection={"service_level": 0.6, "cover_days": 1.0, "day": 1} if protect else None,
+        hindsight={"strong_time_limit_s": 10.0},
     )
     net = build_network(sc)
     hb = hindsight_bound(sc, net, seed)
