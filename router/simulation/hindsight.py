@@ -276,6 +276,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
                 ordered_days.append(sent)
     ret_day_l: list[int] = []  # returns: (day, node, sku, qty) per returned line
     ret_node_l: list[int] = []
+    ret_min_l: list[float] = []
     ret_sku_l: list[int] = []
     ret_qty_l: list[int] = []
 
@@ -343,6 +344,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
                     np.add.at(stock[r], skus, qtys)
                     np.add.at(arriving(ret_day)[r], skus, qtys)
                     ret_day_l.extend([ret_day] * len(skus))
+                    ret_min_l.extend([float(d.return_minute[k])] * len(skus))
                     ret_node_l.extend([r] * len(skus))
                     ret_sku_l.extend(skus)
                     ret_qty_l.extend(qtys)
@@ -378,6 +380,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         orders_on=ordered_days,
         arrive_on=transfer_days,
         returns=(r_day, r_node, r_sku, r_qty),
+        return_minute=np.asarray(ret_min_l, dtype=np.float64),
         walkins=[
             (w.minute, w.node, w.sku)
             for w in (day_walkins(net, scenario.demand, seed, d) for d in range(days))

@@ -9,8 +9,11 @@ large and as early as it can be, and the same walk-ins come:
 
 * **Ī bounds I** (induction over events). Reservations only lower I. A walk-in takes one
   from each of I and Ī when they have it: ``I ≤ Ī`` gives ``I − [I ≥ 1] ≤ Ī − [Ī ≥ 1]``.
-  A return adds the same units to both (Ī counts every order flagged for return, in full,
-  on the morning of its return day). A store replenishment ordered on the morning of day
+  A return adds the same units to both, at the same minute (Ī counts every order flagged
+  for return, in full, at its return time; the engine takes returns before walk-ins of
+  the same minute, and so does the envelope). Adding a return to Ī earlier would be
+  wrong: a walk-in could take it in the envelope that found nothing in the run, and the
+  run would then hold a unit that Ī does not. A store replenishment ordered on the morning of day
   ``d₀`` and arriving on ``d₁`` sends at most ``target − I(d₀) − in transit``, so after it
   ``I ≤ target + returns on days d₀ … d₁−1``; with no transfer I is unchanged: so
   ``Ī := max(Ī, target + those returns)`` at each arrival keeps ``I ≤ Ī``.
@@ -18,10 +21,10 @@ large and as early as it can be, and the same walk-ins come:
   from ``u`` to the store's next replenishment arrival. The units that orders arriving in
   the window reserve at (store, sku) are reserved after ``u`` (an order is routed when it
   arrives, or later the same day), from what was free at ``u`` plus what arrives in the
-  window (only returns), and the last of them leaves the day's safety stock:
-  ``Σ x ≤ Ī(u) + returns(window) − min safety``. When walk-ins would empty the shelf,
-  this says the pickups that come afterwards find nothing, which the cumulative stock
-  rows (which see only arrivals) cannot say.
+  window (only returns, those strictly after ``u``), and the last of them leaves the
+  day's safety stock: ``Σ x ≤ Ī(u) + returns(u, end) − min safety``. When walk-ins
+  would empty the shelf, this says the pickups that come afterwards find nothing, which
+  the cumulative stock rows (which see only arrivals) cannot say.
 
 Pure numpy over the simulator's draws; :mod:`router.simulation.hindsight` builds the inputs
 and adds the rows to its time-indexed LP.
@@ -64,18 +67,25 @@ def shelf_windows(
     enabled: list[np.ndarray],
     min_safety: list[IntArray],
     days: int,
+    return_minute: FloatArray | None = None,
 ) -> ShelfWindows:
     """The rows of the module docstring.
 
     ``free0`` (nodes, skus) free stock at the start; ``targets`` the order-up-to levels
     (0 where a store is not replenished); ``orders_on[k]``/``arrive_on[k]`` the day the
     k-th replenishment is ordered and the day it arrives; ``returns`` (day, node, sku,
-    qty) per returned line (every flagged order, in full); ``walkins[d]`` (minute, node,
+    qty) per returned line (every flagged order, in full), ``return_minute`` its minute of
+    that day (None: all at 0, before any walk-in); ``walkins[d]`` (minute, node,
     sku) per walk-in of day d in time order; ``enabled[d]`` the nodes open on day d;
     ``min_safety[d]`` the least safety stock over days ≤ d."""
     n_nodes, n_skus = free0.shape
     r_day, r_node, r_sku, r_qty = returns
-    ret = np.zeros((days + 1, n_nodes, n_skus), dtype=np.int64)  # returns per morning
+    r_min = np.zeros(r_day.size) if return_minute is None else np.asarray(return_minute, float)
+    r_time = r_day * MINUTES_PER_DAY + r_min
+    by_day: dict[int, list[int]] = {}
+    for i, d in enumerate(r_day.tolist()):
+        by_day.setdefault(d, []).append(i)
+    ret = np.zeros((days + 1, n_nodes, n_skus), dtype=np.int64)  # returns per day
     np.add.at(ret, (r_day, r_node, r_sku), r_qty)
     ret_cum = np.cumsum(ret, axis=0)  # returns on days ≤ d
     arrival_of = {a: o for o, a in zip(orders_on, arrive_on, strict=True) if a < days}
@@ -97,16 +107,27 @@ def shelf_windows(
             o = arrival_of[d]
             since = ret_cum[d - 1] - (ret_cum[o - 1] if o > 0 else 0) if d > o else 0
             level = np.where(replenished, np.maximum(level, targets + since), level)
-        level += ret[d]
         minute, node, sku = walkins[d]
         open_ = enabled[d]
-        for m, n, s in zip(minute.tolist(), node.tolist(), sku.tolist(), strict=True):
+        rets = by_day.get(d, [])
+        # the day's events in the engine's order: by minute, returns before walk-ins
+        ev_min = np.concatenate([r_min[rets], minute]) if rets else np.asarray(minute)
+        ev_kind = np.concatenate([np.zeros(len(rets)), np.ones(len(minute))])
+        seq = np.lexsort((np.arange(ev_kind.size), ev_kind, ev_min)).tolist()
+        w_node, w_sku = node.tolist(), sku.tolist()
+        for e in seq:
+            if e < len(rets):
+                i = rets[e]
+                level[r_node[i], r_sku[i]] += r_qty[i]
+                continue
+            k = e - len(rets)
+            n, s = w_node[k], w_sku[k]
             if open_[n] and level[n, s] >= 1:
                 level[n, s] -= 1
                 a_node.append(n)
                 a_sku.append(s)
                 a_day.append(d)
-                a_min.append(m)
+                a_min.append(float(minute[k]))
                 a_level.append(int(level[n, s]))
     if not a_node:
         z = np.zeros(0, dtype=np.int64)
@@ -116,12 +137,25 @@ def shelf_windows(
     day = np.asarray(a_day, dtype=np.int64)
     end_day = next_arrival[day]  # window ends on that morning (exclusive)
     last = end_day - 1
-    # returns on the days after the anchor's, up to the window's last day
-    later = ret_cum[last, node, sku] - ret_cum[day, node, sku]
-    safety = np.stack(min_safety)[last, node, sku]
-    cap = np.maximum(np.asarray(a_level, dtype=np.int64) + later - safety, 0)
     start = (day * MINUTES_PER_DAY + np.asarray(a_min, dtype=np.float64)).astype(np.float64)
     end = end_day * MINUTES_PER_DAY
+    # returns strictly after the anchor and before the window's end, at (node, sku)
+    r_key = r_node * n_skus + r_sku
+    order = np.lexsort((r_time, r_key))
+    k_sorted, t_sorted = r_key[order], r_time[order]
+    q_cum = np.concatenate([[0], np.cumsum(r_qty[order])])
+    key = node * n_skus + sku
+    lo_k = np.searchsorted(k_sorted, key, side="left")
+    hi_k = np.searchsorted(k_sorted, key, side="right")
+    later = np.zeros(node.size, dtype=np.int64)
+    for i in np.flatnonzero(hi_k > lo_k).tolist():
+        a, b = int(lo_k[i]), int(hi_k[i])
+        seg = t_sorted[a:b]
+        lo = a + int(np.searchsorted(seg, start[i], side="right"))
+        hi = a + int(np.searchsorted(seg, end[i], side="left"))
+        later[i] = q_cum[hi] - q_cum[lo]
+    safety = np.stack(min_safety)[last, node, sku]
+    cap = np.maximum(np.asarray(a_level, dtype=np.int64) + later - safety, 0)
     return ShelfWindows(node, sku, start, end.astype(np.float64), cap)
 
 

@@ -63,6 +63,51 @@ def test_returns_reopen_the_shelf() -> None:
     assert w.start.tolist() == [100.0, MINUTES_PER_DAY + 50.0]
 
 
+def test_a_return_counts_from_its_minute_not_from_the_morning() -> None:
+    """A walk-in before a same-day return finds the shelf empty, in the run and in the
+    envelope: had the envelope shelved the return in the morning, the walk-in would take
+    it there and the row would say nothing is left for a pickup after the return, while
+    the run holds the returned unit."""
+    one_return = (np.array([0]), np.array([0]), np.array([0]), np.array([1]))
+
+    def windows(*walkins: tuple[float, int, int]) -> ShelfWindows:
+        return shelf_windows(
+            free0=np.array([[0]]),
+            targets=np.array([[0]]),
+            orders_on=[],
+            arrive_on=[],
+            returns=one_return,
+            walkins=[_walkins(*walkins)],
+            enabled=[np.ones(1, bool)],
+            min_safety=[np.array([[0]])],
+            days=1,
+            return_minute=np.array([200.0]),
+        )
+
+    assert len(windows((100.0, 0, 0))) == 0
+    w = windows((100.0, 0, 0), (300.0, 0, 0))  # the second takes the returned unit
+    assert w.start.tolist() == [300.0] and w.cap.tolist() == [0]
+    w = windows((200.0, 0, 0))  # same minute: the engine takes the return first
+    assert w.cap.tolist() == [0]
+
+
+def test_returns_after_the_anchor_on_its_day_count_in_its_window() -> None:
+    returns = (np.array([0]), np.array([0]), np.array([0]), np.array([2]))
+    w = shelf_windows(
+        free0=np.array([[1]]),
+        targets=np.array([[0]]),
+        orders_on=[],
+        arrive_on=[],
+        returns=returns,  # type: ignore[arg-type]
+        walkins=[_walkins((100.0, 0, 0))],
+        enabled=[np.ones(1, bool)],
+        min_safety=[np.array([[0]])],
+        days=1,
+        return_minute=np.array([500.0]),
+    )
+    assert w.cap.tolist() == [2]
+
+
 def test_replenishment_ends_the_window_and_refills_to_target() -> None:
     w = _windows(
         1,
