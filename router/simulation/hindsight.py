@@ -680,10 +680,7 @@ def timed_bound(
     left = time_limit - (time.perf_counter() - start)
     if left <= 0:
         return None
-    if strong:
-        sol = _pdlp(cost, A_ub, b_ub, A_eq, qty, ub, left)
-    else:
-        sol = _highs(cost, A_ub, b_ub, A_eq, qty, ub, left)
+    sol = _solve_lp(cost, A_ub, b_ub, A_eq, qty, ub, left, pdlp=strong)
     if sol is None:
         return None
     x, lam_ub, lam_eq = sol
@@ -750,7 +747,7 @@ def _carry(
     return _Carry(sel, arc_row, np.flatnonzero(later), arrive, cum[c_g, c_t])
 
 
-def _pdlp(
+def _solve_lp(
     cost: FloatArray,
     A_ub: sp.csr_matrix,
     b_ub: FloatArray,
@@ -758,11 +755,30 @@ def _pdlp(
     b_eq: FloatArray,
     ub: FloatArray,
     time_limit: float,
+    pdlp: bool,
 ) -> tuple[FloatArray, FloatArray, FloatArray] | None:
-    """``min cost·x, A_ub x ≤ b_ub, A_eq x = b_eq, 0 ≤ x ≤ ub`` by OR-Tools' PDLP (a
-    first-order method: on the VN season it is several times faster than HiGHS' simplex
-    once the multi-line orders have their shipments): the primal and the duals of the ≤
-    rows (clipped to ≤ 0) and of the = rows; None when it returns no solution."""
+    """``min cost·x, A_ub x ≤ b_ub, A_eq x = b_eq, 0 ≤ x ≤ ub``: the primal and the duals
+    of the ≤ rows (clipped to ≤ 0) and of the = rows; None when there is no solution.
+    ``pdlp``: OR-Tools' PDLP to :data:`STRONG_EPS` (a first-order method: on the VN season
+    several times faster than HiGHS' simplex once multi-line orders have their
+    shipments), else HiGHS' simplex (scipy) to optimality."""
+    if not pdlp:
+        from scipy.optimize import linprog
+
+        res = linprog(
+            cost,
+            A_ub=A_ub,
+            b_ub=b_ub,
+            A_eq=A_eq,
+            b_eq=b_eq,
+            bounds=np.column_stack([np.zeros(cost.size), ub]),
+            method=TIMED_METHOD,
+            options={"time_limit": time_limit, "presolve": True},
+        )
+        if res.status != 0 or res.x is None:
+            return None
+        lam = np.minimum(np.asarray(res.ineqlin.marginals, dtype=np.float64), 0.0)
+        return np.asarray(res.x, dtype=np.float64), lam, np.asarray(res.eqlin.marginals)
     from ortools.linear_solver.python import model_builder_helper as mbh
 
     n_ub = A_ub.shape[0]
@@ -787,31 +803,3 @@ def _pdlp(
     y = np.asarray(solver.dual_values(), dtype=np.float64)
     x = np.asarray(solver.variable_values(), dtype=np.float64)
     return x, np.minimum(y[:n_ub], 0.0), y[n_ub:]
-
-
-def _highs(
-    cost: FloatArray,
-    A_ub: sp.csr_matrix,
-    b_ub: FloatArray,
-    A_eq: sp.csr_matrix,
-    b_eq: FloatArray,
-    ub: FloatArray,
-    time_limit: float,
-) -> tuple[FloatArray, FloatArray, FloatArray] | None:
-    """The same LP as :func:`_pdlp` by HiGHS' simplex (scipy), solved to optimality."""
-    from scipy.optimize import linprog
-
-    res = linprog(
-        cost,
-        A_ub=A_ub,
-        b_ub=b_ub,
-        A_eq=A_eq,
-        b_eq=b_eq,
-        bounds=np.column_stack([np.zeros(cost.size), ub]),
-        method=TIMED_METHOD,
-        options={"time_limit": time_limit, "presolve": True},
-    )
-    if res.status != 0 or res.x is None:
-        return None
-    lam_ub = np.minimum(np.asarray(res.ineqlin.marginals, dtype=np.float64), 0.0)
-    return np.asarray(res.x, dtype=np.float64), lam_ub, np.asarray(res.eqlin.marginals)

@@ -138,25 +138,16 @@ def shelf_windows(
     end_day = next_arrival[day]  # window ends on that morning (exclusive)
     last = end_day - 1
     start = (day * MINUTES_PER_DAY + np.asarray(a_min, dtype=np.float64)).astype(np.float64)
-    end = end_day * MINUTES_PER_DAY
+    end = (end_day * MINUTES_PER_DAY).astype(np.float64)
     # returns strictly after the anchor and before the window's end, at (node, sku)
     r_key = r_node * n_skus + r_sku
     order = np.lexsort((r_time, r_key))
-    k_sorted, t_sorted = r_key[order], r_time[order]
     q_cum = np.concatenate([[0], np.cumsum(r_qty[order])])
-    key = node * n_skus + sku
-    lo_k = np.searchsorted(k_sorted, key, side="left")
-    hi_k = np.searchsorted(k_sorted, key, side="right")
-    later = np.zeros(node.size, dtype=np.int64)
-    for i in np.flatnonzero(hi_k > lo_k).tolist():
-        a, b = int(lo_k[i]), int(hi_k[i])
-        seg = t_sorted[a:b]
-        lo = a + int(np.searchsorted(seg, start[i], side="right"))
-        hi = a + int(np.searchsorted(seg, end[i], side="left"))
-        later[i] = q_cum[hi] - q_cum[lo]
+    lo, hi = _between(r_key[order], r_time[order], node * n_skus + sku, start, end)
+    later = q_cum[hi] - q_cum[lo]
     safety = np.stack(min_safety)[last, node, sku]
     cap = np.maximum(np.asarray(a_level, dtype=np.int64) + later - safety, 0)
-    return ShelfWindows(node, sku, start, end.astype(np.float64), cap)
+    return ShelfWindows(node, sku, start, end, cap)
 
 
 def window_rows(
@@ -172,19 +163,9 @@ def window_rows(
     dropped."""
     key = arc_node * num_skus + arc_sku
     order = np.lexsort((arc_time, key))
-    k_sorted, t_sorted = key[order], arc_time[order]
     cap_cum = np.concatenate([[0.0], np.cumsum(arc_cap[order])])
     wkey = win.node * num_skus + win.sku
-    # arcs of the window's key with start < time < end: [lo, hi) in the sorted order
-    k_lo = np.searchsorted(k_sorted, wkey, side="left")
-    k_hi = np.searchsorted(k_sorted, wkey, side="right")
-    lo = np.empty(len(win), dtype=np.int64)
-    hi = np.empty(len(win), dtype=np.int64)
-    for i in range(len(win)):  # one binary search per window, within its key's block
-        a, b = int(k_lo[i]), int(k_hi[i])
-        seg = t_sorted[a:b]
-        lo[i] = a + int(np.searchsorted(seg, win.start[i], side="right"))
-        hi[i] = a + int(np.searchsorted(seg, win.end[i], side="left"))
+    lo, hi = _between(key[order], arc_time[order], wkey, win.start, win.end)
     room = cap_cum[hi] - cap_cum[lo]
     keep = room > win.cap
     lo, hi, rhs = lo[keep], hi[keep], win.cap[keep].astype(np.float64)
@@ -193,3 +174,19 @@ def window_rows(
     offs = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
     arc = order[np.repeat(lo, size) + offs]
     return row, arc, rhs
+
+
+def _between(
+    key_sorted: IntArray, time_sorted: FloatArray, key: IntArray, start: FloatArray, end: FloatArray
+) -> tuple[IntArray, IntArray]:
+    """For each query i, the items of key ``key[i]`` with ``start[i] < time < end[i]`` as
+    ``[lo, hi)`` in the order sorted by (key, time)."""
+    k_lo = np.searchsorted(key_sorted, key, side="left")
+    k_hi = np.searchsorted(key_sorted, key, side="right")
+    lo, hi = k_lo.copy(), k_lo.copy()
+    for i in np.flatnonzero(k_hi > k_lo).tolist():  # one binary search within each block
+        a, b = int(k_lo[i]), int(k_hi[i])
+        seg = time_sorted[a:b]
+        lo[i] = a + int(np.searchsorted(seg, start[i], side="right"))
+        hi[i] = a + int(np.searchsorted(seg, end[i], side="left"))
+    return lo, hi
