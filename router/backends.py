@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import highspy
 import numpy as np
 import scipy.optimize as so
 from ortools.linear_solver.python import model_builder_helper as mbh
@@ -25,6 +26,20 @@ OutcomeStatus = Literal["optimal", "feasible", "no_solution", "infeasible", "err
 
 _ORTOOLS_NAME = {"highs": "highs", "scip": "scip", "cpsat": "sat", "glop": "glop"}
 _SPECIFIC = {"highs": "output_flag=false", "scip": "", "sat": "", "glop": ""}
+
+
+_HIGHS = getattr(getattr(highspy, "_core", None), "_Highs", highspy.Highs)
+"""The bare solver class: ``highspy.Highs`` enables callbacks on construction, which prints
+a banner on stdout before any option can silence it (and ``router route`` writes plans
+there)."""
+
+
+def quiet_highs(threads: int) -> Any:
+    """A HiGHS instance that prints nothing, on ``threads`` threads."""
+    h = _HIGHS()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("threads", threads)
+    return h
 
 
 class SolverFailure(RuntimeError):

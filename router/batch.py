@@ -30,12 +30,13 @@ they meet (to ``rel_gap``).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
 from models import Problem, SolverInfo, SolverStatus
 from router.assignment import Assignment
-from router.backends import solve
+from router.backends import SolveOutcome, solve
 from router.candidates import Candidates, build_candidates
 from router.check import assignment_violations
 from router.components import bundles, order_components
@@ -44,6 +45,7 @@ from router.data import ProblemData
 from router.formulation import build_mip, vector_from_assignment
 from router.greedy import route_greedy
 from router.lagrange import lagrangian_bound
+from router.mip_race import MipRace
 from router.neighbourhood import home_bundles, improve
 from router.patterns import column_generation as decompose
 from router.patterns import master_plan
@@ -84,6 +86,10 @@ NEIGHBOURHOOD_SHARE = 0.9
 """Share of the time then left for that pass (on us-1000x100 one pass takes 1.5 s and
 brings the master's plan from 0.09 % to 0.02 % above the optimum; with a long limit the
 pass ends early and the compact steps get the rest)."""
+RACE_SHARE = 0.95
+"""With a spare thread, the compact MIP races for this share of the time limit: its root
+cuts are the bound (the main stages stop at :class:`_Clock`'s deadline; the race goes on
+until just before the limit, as HiGHS needs a moment to stop)."""
 
 
 class _Best:
@@ -116,6 +122,52 @@ class _Clock:
         return time.perf_counter() - self.start
 
 
+class _Race:
+    """The compact MIP racing on a second core (:mod:`router.mip_race`), with the candidates
+    its vectors are over."""
+
+    def __init__(self, data: ProblemData, cand: Candidates, race: MipRace) -> None:
+        self.data, self.cand, self.race = data, cand, race
+        self.offered = float("inf")
+
+    @classmethod
+    def start(
+        cls, data: ProblemData, cand: Candidates, params: SolveParams, clock: _Clock
+    ) -> _Race | None:
+        """A race when there is a spare thread and the problem is the mid-size kind."""
+        if params.threads < 2 or not SUPPORT_MIN_PAIRS < cand.num_pairs <= LARGE_PAIRS:
+            return None
+        seconds = params.time_limit * RACE_SHARE - clock.elapsed()
+        if seconds <= 0.5:
+            return None
+        return cls(data, cand, MipRace(build_mip(data, cand), seconds, gap=params.rel_gap))
+
+    @staticmethod
+    def check(race: _Race | None, best: _Best, bound: float | None) -> float | None:
+        """Hand the race the incumbent if it improved; the race's bound if it has ended."""
+        if race is None:
+            return bound
+        if best.cost < race.offered - 1e-9:
+            a = best.a
+            vec = vector_from_assignment(
+                race.race.model, race.cand, race.data, a.order, a.node, a.sku, a.qty
+            )
+            if vec is not None:
+                race.race.offer(vec)
+                race.offered = best.cost
+        if race.race.done:
+            return race.absorb(race.race.finish(stop=False), best, bound)
+        return bound
+
+    def absorb(self, out: SolveOutcome, best: _Best, bound: float | None) -> float | None:
+        """The race's plan offered to ``best``; the better of the two bounds."""
+        if out.values is not None:
+            best.offer(to_assignment(self.data, self.cand, self.race.model.x(out.values)))
+        if out.bound is None:
+            return bound
+        return out.bound if bound is None else max(bound, out.bound)
+
+
 def _proven(cost: float, bound: float | None, rel_gap: float) -> bool:
     return bound is not None and cost - bound <= rel_gap * max(abs(cost), 1.0) + 1e-9
 
@@ -135,6 +187,11 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         "baseline_cost": best.cost,
     }
     bound: float | None = best.cost if cand.num_pairs == 0 else None  # nothing can ship
+
+    race = _Race.start(data, cand, params, clock)
+    if race is not None:
+        params = replace(params, threads=params.threads - 1)  # one core is the race's
+        stats["race"] = 1.0
 
     if cand.num_pairs > SUPPORT_MIN_PAIRS and not _proven(best.cost, bound, params.rel_gap):
         share = DW_SHARE_LARGE if cand.num_pairs > LARGE_PAIRS else DW_SHARE
@@ -158,15 +215,23 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
                 )
             )
             stats["dw_cost"] = best.cost
+            bound = _Race.check(race, best, bound)
             if cand.num_pairs <= LARGE_PAIRS and not _proven(best.cost, bound, params.rel_gap):
                 # one pass of fix-and-optimize over all candidates: the master only knows
                 # the patterns it priced, the compact MIP of a neighbourhood knows them all
+                # (with a race, passes go on while they gain: the race proves the bound)
                 groups = home_bundles(data, cand, MID_BUNDLE_ORDERS)
-                seconds = clock.left() * NEIGHBOURHOOD_SHARE
-                best.offer(
-                    improve(data, cand, best.a, groups, params.backend, seconds, params.threads)
-                )
-                stats["neighbourhood_cost"] = best.cost
+                while clock.left() > 0.2 and not _proven(best.cost, bound, params.rel_gap):
+                    before = best.cost
+                    seconds = clock.left() * NEIGHBOURHOOD_SHARE
+                    best.offer(
+                        improve(data, cand, best.a, groups, params.backend, seconds, params.threads)
+                    )
+                    stats["neighbourhood_cost"] = best.cost
+                    stats["passes"] = stats.get("passes", 0.0) + 1
+                    bound = _Race.check(race, best, bound)
+                    if race is None or best.cost > before - 1e-6 * abs(before):
+                        break
 
     if cand.num_pairs > LARGE_PAIRS:
         # Too large for the compact LP in the time limit: fix-and-optimize over bundles of
@@ -212,13 +277,22 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
             stats["pairs_after_fixing"] = cand.num_pairs
     t_lp = clock.elapsed()
 
-    if cand.num_pairs <= LARGE_PAIRS and not _proven(best.cost, bound, params.rel_gap):
+    if (
+        race is None
+        and cand.num_pairs <= LARGE_PAIRS
+        and not _proven(best.cost, bound, params.rel_gap)
+    ):
         mip_bound = _solve_by_components(data, cand, best, params, clock, stats)
         # The reduced model's bound holds for the full problem only below the incumbent
         # that justified the fixing (see reduced_cost_filter), hence the min.
         if mip_bound is not None:
             mip_bound = min(mip_bound, best.cost)
             bound = mip_bound if bound is None else max(bound, mip_bound)
+    if race is not None:
+        out = race.race.finish(stop=_proven(best.cost, bound, params.rel_gap))
+        bound = race.absorb(out, best, bound)
+        stats["race_bound"] = float("nan") if out.bound is None else out.bound
+        stats["race_seconds"] = out.seconds
     if bound is not None:
         bound = min(bound, best.cost)
     t_mip = clock.elapsed()

@@ -41,33 +41,21 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import highspy
 import numpy as np
 import scipy.sparse as sp
 
 from router.assignment import Assignment
+from router.backends import quiet_highs
 from router.candidates import Candidates
 from router.data import UNLIMITED, FloatArray, IntArray, ProblemData
 from router.order_search import WorkLimitExceeded, search
 
-_HIGHS = getattr(getattr(highspy, "_core", None), "_Highs", highspy.Highs)
-"""The bare solver class: ``highspy.Highs`` enables callbacks on construction, which prints
-a banner on stdout before any option can silence it (and ``router route`` writes plans
-there)."""
 INTEGRAL_TOL = 1e-6
 """A pattern at z ≥ 1 − this is taken whole by the plan."""
 _NO_ARC = 1e18
 """Unit cost where an order's pair has no arc for a line (never useful: above any penalty)."""
-
-
-def _quiet_highs(threads: int) -> Any:
-    """A HiGHS instance that prints nothing, on ``threads`` threads."""
-    h = _HIGHS()
-    h.setOptionValue("output_flag", False)
-    h.setOptionValue("threads", threads)
-    return h
 
 
 @dataclass(frozen=True, eq=False)
@@ -305,7 +293,7 @@ class _Master:
     """The restricted master LP in HiGHS, grown column by column and re-solved warm."""
 
     def __init__(self, num_orders: int, rows: _Rows) -> None:
-        self.h = _quiet_highs(threads=1)
+        self.h = quiet_highs(threads=1)
         self.num_orders = num_orders
         inf = highspy.kHighsInf
         lower = np.concatenate([np.ones(num_orders), np.full(rows.size, -inf)])
@@ -571,7 +559,7 @@ def _solve_master_mip(
 ) -> FloatArray | None:
     """Binary ``min cost·z, row_lb ≤ A z ≤ row_ub`` in HiGHS from the feasible ``start``
     (so the answer is never worse than it), or None without a solution."""
-    h = _quiet_highs(threads)
+    h = quiet_highs(threads)
     h.setOptionValue("time_limit", max(time_limit, 0.01))
     h.setOptionValue("mip_rel_gap", 1e-6)
     n = cost.size

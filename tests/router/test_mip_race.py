@@ -1,0 +1,126 @@
+"""The compact MIP raced on a second thread: its bound is proven, its plans valid, it stops
+when told, and optimize with two threads uses it without losing anything."""
+
+from __future__ import annotations
+
+import time
+from functools import cache
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+
+import router.batch
+from router import SolveParams, assignment_violations, optimize, total_cost
+from router.candidates import build_candidates
+from router.formulation import build_mip, vector_from_assignment
+from router.greedy import route_greedy
+from router.mip_race import MipRace
+from router.relaxation import to_assignment
+from tests.router.test_optimality import assert_valid_result, compile_problem, cost_tol
+from tests.router.test_optimality import enumerable_oracle as oracle_of
+from tests.router.test_patterns import CONTESTED, mid_instance
+
+
+@cache
+def mid_optimum() -> float:
+    """The proven optimum of :func:`mid_instance` (one thread, no race)."""
+    result = optimize(mid_instance(), SolveParams(backend="highs", time_limit=120.0))
+    assert result.status == "optimal"
+    return result.cost
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=CONTESTED)
+def test_race_bound_is_below_the_brute_force_optimum(problem: dict[str, Any]) -> None:
+    oracle = oracle_of(problem)
+    best, _ = oracle.optimum()
+    data = compile_problem(problem)
+    cand = build_candidates(data)
+    if cand.num_pairs == 0:
+        return
+    race = MipRace(build_mip(data, cand), 20.0)
+    out = race.finish(stop=False)
+    assert out.bound is not None and out.bound <= best + cost_tol("highs", best)
+    assert out.values is not None
+    a = to_assignment(data, cand, race.model.x(out.values))
+    assert assignment_violations(data, a) == []
+    # solved to the end, the race finds the optimum itself
+    assert total_cost(data, a) == pytest.approx(best, rel=1e-6, abs=1e-6)
+
+
+def test_race_on_a_mid_instance_bounds_the_optimum_and_takes_offered_plans() -> None:
+    data = mid_instance()
+    cand = build_candidates(data)
+    greedy = route_greedy(data, cand)
+    race = MipRace(build_mip(data, cand), 3.0)
+    vec = vector_from_assignment(
+        race.model, cand, data, greedy.order, greedy.node, greedy.sku, greedy.qty
+    )
+    assert vec is not None
+    race.offer(vec)
+    out = race.finish(stop=False)
+    optimum = mid_optimum()
+    assert out.bound is not None and out.bound <= optimum + cost_tol("highs", optimum)
+    assert out.values is not None and out.objective is not None
+    # the offered plan is HiGHS's incumbent at worst
+    assert out.objective <= total_cost(data, greedy) + 1e-6
+    a = to_assignment(data, cand, race.model.x(out.values))
+    assert assignment_violations(data, a) == []
+    assert total_cost(data, a) == pytest.approx(out.objective, rel=1e-9, abs=1e-6)
+
+
+def test_stopping_the_race_ends_it_long_before_its_time_limit() -> None:
+    data = mid_instance()
+    race = MipRace(build_mip(data, build_candidates(data)), 600.0)
+    time.sleep(0.5)
+    start = time.perf_counter()
+    out = race.finish(stop=True)
+    assert time.perf_counter() - start < 30.0  # HiGHS stops at its next check, not at 600 s
+    assert race.done
+    optimum = mid_optimum()
+    assert out.bound is None or out.bound <= optimum + cost_tol("highs", optimum)
+
+
+@pytest.mark.parametrize("limit", [2.0, 8.0])
+def test_optimize_with_two_threads_races_and_keeps_every_guarantee(limit: float) -> None:
+    data = mid_instance()
+    result = optimize(data, SolveParams(backend="scip", time_limit=limit, threads=2))
+    assert result.stats.get("race") == 1.0
+    assert assignment_violations(data, result.assignment) == []
+    assert total_cost(data, result.assignment) == pytest.approx(result.cost, rel=1e-12)
+    optimum = mid_optimum()
+    assert result.cost >= optimum - cost_tol("highs", optimum)
+    assert result.bound is not None and result.bound <= optimum + cost_tol("highs", optimum)
+    assert result.bound >= result.stats["dw_bound"] - 1e-6  # the race never lowers it
+
+
+def test_one_thread_never_races(monkeypatch: pytest.MonkeyPatch) -> None:
+    started: list[bool] = []
+    monkeypatch.setattr(router.batch, "MipRace", lambda *a, **k: started.append(True))
+    result = optimize(mid_instance(), SolveParams(backend="scip", time_limit=2.0, threads=1))
+    assert started == [] and "race" not in result.stats
+
+
+def test_race_is_used_on_problems_small_enough_for_brute_force_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With the size gate lowered, optimize with a race still proves the example's optimum."""
+    from tests.router.test_optimality import Oracle
+
+    monkeypatch.setattr(router.batch, "SUPPORT_MIN_PAIRS", -1)
+    problem = _example()
+    data = compile_problem(problem)
+    result = optimize(data, SolveParams(backend="scip", time_limit=20.0, threads=2))
+    assert result.stats.get("race") == 1.0
+    oracle = Oracle(problem)
+    assert_valid_result(oracle, data, result)
+    assert result.status == "optimal"
+
+
+def _example() -> dict[str, Any]:
+    import json
+
+    from tests.router.test_patterns import EXAMPLES
+
+    return json.loads((EXAMPLES / "small-problem.json").read_text())
