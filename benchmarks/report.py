@@ -1,15 +1,17 @@
 """One run of every instance through every back end and peer, as a markdown table.
 
     python -m benchmarks.report [--instances vn-50x20 us-1000x100 ...]
-                                [--solvers highs scip cpsat scipy] [--time-limit SECONDS]
+                                [--solvers highs scip:2 cpsat scipy] [--time-limit SECONDS]
                                 [--json raw.json] > table.md
 
 Each (instance, solver) runs once, in a fresh subprocess that loads the pickled instance
 and calls ``router.optimize`` (or ``router.route_greedy``, the rule-based peer) with one
-thread. So the peak memory of a row is ``ru_maxrss`` of that run alone (interpreter,
-imports and instance data included; the "base MiB" column is the same process just
-before the run starts). Seconds are the wall time of the call itself, measured inside
-the subprocess. A subprocess that outlives its hard timeout is killed and reported as
+thread, or with ``N`` for a solver written ``backend:N`` (``scip:2``: two threads, so the
+compact MIP races beside the pipeline for the bound, see ``router.mip_race``). So the
+peak memory of a row is ``ru_maxrss`` of that run alone (interpreter, imports and
+instance data included; the "base MiB" column is the same process just before the run
+starts). Seconds are the wall time of the call itself, measured inside the subprocess. A
+subprocess that outlives its hard timeout is killed and reported as
 ``timeout``. The table goes to stdout, progress to stderr.
 """
 
@@ -65,7 +67,12 @@ def _worker(path: str, solver: str, limit: float) -> None:
 
             res = route_milp(data, time_limit=limit)
         else:
-            params = router.SolveParams(backend=solver, time_limit=limit, threads=1)  # type: ignore[arg-type]
+            backend, _, threads = solver.partition(":")
+            params = router.SolveParams(
+                backend=backend,  # type: ignore[arg-type]
+                time_limit=limit,
+                threads=int(threads or 1),
+            )
             res = router.optimize(data, params)
         seconds = time.perf_counter() - t
         assignment, cost, bound, status = res.assignment, res.cost, res.bound, res.status
@@ -166,8 +173,8 @@ def render(rows: list[dict[str, Any]], limits: dict[str, float], argv: list[str]
         "",
         *machine_info(),
         f"- command: `{' '.join(['python -m benchmarks.report', *argv])}`",
-        "- every solver runs with threads=1; time limit per instance: "
-        + ", ".join(f"{k} {v:g} s" for k, v in limits.items()),
+        "- every solver runs with threads=1 unless written `backend:threads`; "
+        "time limit per instance: " + ", ".join(f"{k} {v:g} s" for k, v in limits.items()),
         "- seconds: wall time of one `router.optimize` (or `route_greedy`) call; peak MiB: "
         "`ru_maxrss` of a fresh process that loaded the instance and made that one call; "
         "base MiB: the same process before the call (interpreter, imports, instance)",
@@ -231,6 +238,18 @@ def render(rows: list[dict[str, Any]], limits: dict[str, float], argv: list[str]
     return "\n".join(out) + "\n"
 
 
+def _solver(text: str) -> str:
+    """A solver name, or ``backend:threads`` for an engine back end."""
+    name, sep, threads = text.partition(":")
+    if name not in SOLVERS or (sep and (name == MILP_PEER or not threads.isdigit())):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: one of {', '.join(SOLVERS)}, or backend:threads (e.g. scip:2)"
+        )
+    if sep and int(threads) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: threads must be at least 1")
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--worker"]:
@@ -245,9 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--solvers",
         nargs="+",
-        choices=SOLVERS,
+        type=_solver,
         default=list(SOLVERS),
-        help="optimize back ends (the rule-based peer always runs)",
+        help="optimize back ends, optionally with a thread count (scip:2); "
+        "the rule-based peer always runs",
     )
     ap.add_argument(
         "--time-limit",

@@ -19,6 +19,10 @@ Pipeline (each step keeps a valid plan in hand, so a time limit never loses one)
 7. Exact MIP on what is left, split into independent components (orders interact only
    through binding stock and capacity rows), small ones bundled. Costs and bounds add up.
 
+With ``threads`` ≥ 2 and a mid-size problem the compact MIP also races on a second core
+from the start (:mod:`router.mip_race`, :class:`_Race`): its root cuts give the bound, the
+main thread gives it incumbents and repeats step 3's fix-and-optimize while it gains.
+
 Past :data:`LARGE_PAIRS` candidates (a day of a national network) steps 4–7 would not
 fit in the time: step 3 takes most of it, then fix-and-optimize over neighbourhoods of
 orders improves the master's plan.

@@ -3,8 +3,10 @@ when told, and optimize with two threads uses it without losing anything."""
 
 from __future__ import annotations
 
+import json
 import time
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,8 +121,30 @@ def test_race_is_used_on_problems_small_enough_for_brute_force_too(
 
 
 def _example() -> dict[str, Any]:
-    import json
-
     from tests.router.test_patterns import EXAMPLES
 
     return json.loads((EXAMPLES / "small-problem.json").read_text())
+
+
+def test_the_race_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """`router route` writes plans on stdout: nothing of HiGHS may get in."""
+    optimize(mid_instance(), SolveParams(backend="scip", time_limit=2.0, threads=2))
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+
+
+def test_route_takes_threads_and_refuses_fewer_than_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from router.cli import main
+    from tests.router.test_patterns import EXAMPLES
+
+    problem = str(EXAMPLES / "small-problem.json")
+    out = tmp_path / "plan.json"
+    assert main(["route", problem, "--threads", "2", "-o", str(out)]) == 0
+    assert json.loads(out.read_text())["cost"]["total"] > 0
+    for bad in ("0", "two"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["route", problem, "--threads", bad])
+        assert exit_.value.code == 2
+        assert "threads" in capsys.readouterr().err
