@@ -90,10 +90,19 @@ NEIGHBOURHOOD_SHARE = 0.9
 """Share of the time then left for that pass (on us-1000x100 one pass takes 1.5 s and
 brings the master's plan from 0.09 % to 0.02 % above the optimum; with a long limit the
 pass ends early and the compact steps get the rest)."""
-RACE_SHARE = 0.95
-"""With a spare thread, the compact MIP races for this share of the time limit: its root
+RACE_SHARE = 0.96
+"""With a spare thread, the compact MIP races until this share of the time limit: its root
 cuts are the bound (the main stages stop at :class:`_Clock`'s deadline; the race goes on
-until just before the limit, as HiGHS needs a moment to stop)."""
+until just before the limit)."""
+RACE_WAIT_SHARE = 0.98
+"""The pipeline waits for the race up to this share of the time limit, then takes the last
+bound and plan HiGHS reported (it stops a fraction of a second after its own limit)."""
+RACE_NONZEROS = 75_000.0
+"""The race starts only with at least (nonzeros / this)² seconds: about what HiGHS needs
+for presolve, root LP and a first round of cuts on one core of the benchmark machine,
+which grows faster than the model (``us-1000x100``, 152 thousand nonzeros: 4.5 s;
+``vn-day``, 336 thousand: presolve alone 5 s, the root LP not done at 12 s). With less
+the race would end with no useful bound, and the core is better left to the pipeline."""
 
 
 class _Best:
@@ -130,9 +139,21 @@ class _Race:
     """The compact MIP racing on a second core (:mod:`router.mip_race`), with the candidates
     its vectors are over."""
 
-    def __init__(self, data: ProblemData, cand: Candidates, race: MipRace) -> None:
+    def __init__(
+        self,
+        data: ProblemData,
+        cand: Candidates,
+        race: MipRace,
+        clock: _Clock,
+        params: SolveParams,
+    ) -> None:
         self.data, self.cand, self.race = data, cand, race
         self.offered = float("inf")
+        # the latest moment to wait for it: HiGHS overruns its own limit in long presolves
+        self.end = clock.start + params.time_limit * RACE_WAIT_SHARE
+
+    def finish(self, stop: bool) -> SolveOutcome:
+        return self.race.finish(stop=stop, wait=max(self.end - time.perf_counter(), 0.0))
 
     @classmethod
     def start(
@@ -142,9 +163,10 @@ class _Race:
         if params.threads < 2 or not SUPPORT_MIN_PAIRS < cand.num_pairs <= LARGE_PAIRS:
             return None
         seconds = params.time_limit * RACE_SHARE - clock.elapsed()
-        if seconds <= 0.5:
-            return None
-        return cls(data, cand, MipRace(build_mip(data, cand), seconds, gap=params.rel_gap))
+        model = build_mip(data, cand)
+        if seconds < (model.A.nnz / RACE_NONZEROS) ** 2:
+            return None  # no root cuts before the limit: the core is better left idle
+        return cls(data, cand, MipRace(model, seconds, gap=params.rel_gap), clock, params)
 
     @staticmethod
     def check(race: _Race | None, best: _Best, bound: float | None) -> float | None:
@@ -160,7 +182,7 @@ class _Race:
                 race.race.offer(vec)
                 race.offered = best.cost
         if race.race.done:
-            return race.absorb(race.race.finish(stop=False), best, bound)
+            return race.absorb(race.finish(stop=False), best, bound)
         return bound
 
     def absorb(self, out: SolveOutcome, best: _Best, bound: float | None) -> float | None:
@@ -293,7 +315,7 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
             mip_bound = min(mip_bound, best.cost)
             bound = mip_bound if bound is None else max(bound, mip_bound)
     if race is not None:
-        out = race.race.finish(stop=_proven(best.cost, bound, params.rel_gap))
+        out = race.finish(stop=_proven(best.cost, bound, params.rel_gap))
         bound = race.absorb(out, best, bound)
         stats["race_bound"] = float("nan") if out.bound is None else out.bound
         stats["race_seconds"] = out.seconds

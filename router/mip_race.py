@@ -16,8 +16,10 @@ better, is offered like any other.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
+import weakref
 from typing import Any
 
 import highspy
@@ -28,6 +30,16 @@ from router.data import FloatArray
 from router.formulation import MipModel
 
 _CB = highspy.cb.HighsCallbackType
+_RUNNING: weakref.WeakSet[MipRace] = weakref.WeakSet()
+"""Races not yet joined: stopped and joined at exit, for a race left running (see
+:meth:`MipRace.finish`) must not be cut mid-solve by the interpreter's shutdown."""
+
+
+@atexit.register
+def _join_running() -> None:
+    for race in list(_RUNNING):
+        race._stop.set()
+        race._thread.join()
 
 
 class MipRace:
@@ -38,14 +50,12 @@ class MipRace:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._pending: FloatArray | None = None
+        self._seen_bound = -np.inf  # the best dual bound HiGHS has reported to a callback
+        self._seen: tuple[float, FloatArray] | None = None  # its best solution so far
         self._start = time.perf_counter()
         h = quiet_highs(threads=1)
         h.setOptionValue("time_limit", max(seconds, 0.01))
         h.setOptionValue("mip_rel_gap", gap)
-        import os
-
-        if os.environ.get("RACE_LOG"):
-            h.setOptionValue("output_flag", True)
         # the pipeline finds plans; HiGHS is here for its root cuts
         h.setOptionValue("mip_heuristic_run_feasibility_jump", False)
         lp = highspy.HighsLp()
@@ -68,21 +78,31 @@ class MipRace:
         h.setCallback(self._callback, None)
         h.startCallback(_CB.kCallbackMipInterrupt)
         h.startCallback(_CB.kCallbackMipUserSolution)
+        h.startCallback(_CB.kCallbackMipImprovingSolution)
         self.h = h
         self._thread = threading.Thread(target=h.run, name="mip-race", daemon=True)
+        _RUNNING.add(self)
         self._thread.start()
 
     def _callback(
         self, kind: Any, message: str, data_out: Any, data_in: Any, user_data: Any
     ) -> None:
         if kind == _CB.kCallbackMipInterrupt:
+            bound = float(data_out.mip_dual_bound)
+            if np.isfinite(bound) and abs(bound) < highspy.kHighsInf:
+                with self._lock:
+                    self._seen_bound = max(self._seen_bound, bound)
             if self._stop.is_set():
                 data_in.user_interrupt = True
+        elif kind == _CB.kCallbackMipImprovingSolution:
+            found = np.array(data_out.mip_solution, dtype=np.float64)
+            with self._lock:
+                self._seen = (float(data_out.objective_function_value), found)
         elif kind == _CB.kCallbackMipUserSolution:
             with self._lock:
-                values, self._pending = self._pending, None
-            if values is not None:
-                data_in.setSolution(values)
+                pending, self._pending = self._pending, None
+            if pending is not None:
+                data_in.setSolution(pending)
 
     def offer(self, values: FloatArray) -> None:
         """A feasible vector of the model (an incumbent), taken at HiGHS's next chance."""
@@ -94,14 +114,34 @@ class MipRace:
         """True once HiGHS has stopped on its own (proven, or out of time)."""
         return not self._thread.is_alive()
 
-    def finish(self, *, stop: bool) -> SolveOutcome:
+    def finish(self, *, stop: bool, wait: float | None = None) -> SolveOutcome:
         """HiGHS's bound and best vector: at once (``stop``: interrupted at its next check)
-        or when its own time limit ends it."""
+        or when its own time limit ends it.
+
+        HiGHS checks its limits only between phases (a separation round, or the presolve
+        of a large model, can run a second or more past them), so ``wait`` caps the
+        seconds spent waiting: a race still running then is told to stop and left to end
+        on its own (a daemon thread, joined at exit at the latest), and reports what it
+        had shown its callbacks: the last dual bound and best solution.
+        """
         if stop:
             self._stop.set()
-        self._thread.join()
-        h = self.h
+        self._thread.join(wait)
         seconds = time.perf_counter() - self._start
+        if self._thread.is_alive():
+            self._stop.set()
+            with self._lock:
+                bound, seen = self._seen_bound, self._seen
+            found = seen is not None
+            return SolveOutcome(
+                "feasible" if found else "no_solution",
+                None if seen is None else seen[1],
+                None if seen is None else seen[0],
+                bound if np.isfinite(bound) else None,
+                seconds,
+            )
+        _RUNNING.discard(self)
+        h = self.h
         info = h.getInfo()
         bound = float(info.mip_dual_bound)
         bound_ok = np.isfinite(bound) and abs(bound) < highspy.kHighsInf

@@ -4,6 +4,8 @@ when told, and optimize with two threads uses it without losing anything."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from functools import cache
 from pathlib import Path
@@ -148,3 +150,36 @@ def test_route_takes_threads_and_refuses_fewer_than_one(
             main(["route", problem, "--threads", bad])
         assert exit_.value.code == 2
         assert "threads" in capsys.readouterr().err
+
+
+def test_a_race_past_its_wait_reports_what_it_has_and_ends_later() -> None:
+    """HiGHS may overrun its limit (long presolve): the caller does not wait for it."""
+    data = mid_instance()
+    race = MipRace(build_mip(data, build_candidates(data)), 600.0)
+    start = time.perf_counter()
+    out = race.finish(stop=False, wait=0.2)
+    assert time.perf_counter() - start < 5.0
+    optimum = mid_optimum()
+    assert out.bound is None or out.bound <= optimum + cost_tol("highs", optimum)
+    race.finish(stop=True)  # told to stop, it ends at its next check
+    assert race.done
+
+
+def test_a_process_left_with_a_running_race_exits_cleanly() -> None:
+    """The race's thread is stopped and joined at exit, not cut mid-solve (which aborts)."""
+    code = (
+        "from tests.router.test_patterns import mid_instance\n"
+        "from router.candidates import build_candidates\n"
+        "from router.formulation import build_mip\n"
+        "from router.mip_race import MipRace\n"
+        "d = mid_instance()\n"
+        "r = MipRace(build_mip(d, build_candidates(d)), 600.0)\n"
+        "r.finish(stop=False, wait=0.5)\n"
+        "print('left running')\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "left running\n" and "terminate" not in proc.stderr
