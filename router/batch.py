@@ -94,6 +94,8 @@ RACE_SHARE = 0.96
 """With a spare thread, the compact MIP races until this share of the time limit: its root
 cuts are the bound (the main stages stop at :class:`_Clock`'s deadline; the race goes on
 until just before the limit)."""
+RACE_MAIN_SHARE = 0.92
+"""With a race, the main stages' deadline (instead of :class:`_Clock`'s 0.85)."""
 RACE_WAIT_SHARE = 0.98
 """The pipeline waits for the race up to this share of the time limit, then takes the last
 bound and plan HiGHS reported (it stops a fraction of a second after its own limit)."""
@@ -218,6 +220,8 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     if race is not None:
         params = replace(params, threads=params.threads - 1)  # one core is the race's
         stats["race"] = 1.0
+        # the race holds the answer until RACE_WAIT_SHARE anyway: the stages may go on
+        clock.deadline = max(clock.deadline, clock.start + params.time_limit * RACE_MAIN_SHARE)
 
     if cand.num_pairs > SUPPORT_MIN_PAIRS and not _proven(best.cost, bound, params.rel_gap):
         share = DW_SHARE_LARGE if cand.num_pairs > LARGE_PAIRS else DW_SHARE
