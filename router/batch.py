@@ -165,9 +165,14 @@ class _Race:
         if params.threads < 2 or not SUPPORT_MIN_PAIRS < cand.num_pairs <= LARGE_PAIRS:
             return None
         seconds = params.time_limit * RACE_SHARE - clock.elapsed()
+        # no root cuts before the limit: the core is better left idle (every arc has at
+        # least 3 nonzeros, its demand row and both sides of its link row: checked first
+        # so that a hopeless race does not even build its model)
+        if seconds < (3 * cand.num_arcs / RACE_NONZEROS) ** 2:
+            return None
         model = build_mip(data, cand)
         if seconds < (model.A.nnz / RACE_NONZEROS) ** 2:
-            return None  # no root cuts before the limit: the core is better left idle
+            return None
         return cls(data, cand, MipRace(model, seconds, gap=params.rel_gap), clock, params)
 
     @staticmethod
