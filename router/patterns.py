@@ -409,6 +409,8 @@ def _price_round(
 
 FREE_ORDERS = 2_000
 """Most orders the plan's MIP re-decides around the ones the LP leaves fractional."""
+ALTERNATIVES_SHARE = 0.2
+"""Most of the plan's time spent adding the LP patterns' alternatives to the pool."""
 FULL_MASTER_COLUMNS = 60_000
 """Up to this many patterns, the plan's last step is a MIP over all of them (else only
 over the orders the LP leaves fractional)."""
@@ -423,6 +425,10 @@ def master_plan(
 ) -> Assignment:
     """A valid plan from the master, in three steps, each no worse than the last.
 
+    0. The pool gets each LP pattern's *alternatives* (:func:`_alternatives`): for each
+       shipment of a pattern the LP uses, the order's best plan without that shipment at
+       the same prices: the near-optimal patterns column generation had no reason to
+       price, among which the MIPs below can trade scarce units between orders.
     1. Orders whose LP value is one whole pattern keep it. The others (and, up to
        :data:`FREE_ORDERS` in all, the whole ones that share a row with them), most
        decided first, take their LP pattern if it still fits, else their best plan on the
@@ -438,6 +444,7 @@ def master_plan(
     """
     start = time.perf_counter()
     pool, pricer, rows = dec.pool, dec.pricer, dec.rows
+    _alternatives(dec, start + time_limit * ALTERNATIVES_SHARE)
     z = np.zeros(len(pool))
     z[: dec.z.size] = dec.z
     col_order = np.asarray(pool.order, dtype=np.int64)
@@ -496,6 +503,33 @@ def master_plan(
         data.line_sku[cand.arc_line[arcs]],
         qty,
     )
+
+
+def _alternatives(dec: Decomposition, deadline: float) -> None:
+    """Add to the pool, for each shipment of each pattern the LP uses, the order's best
+    pattern without that shipment at the pricer's (final) prices; orders the LP leaves
+    fractional first. Stops at ``deadline`` or when the pool reaches
+    :data:`FULL_MASTER_COLUMNS` (the size up to which the plan's last MIP takes it all)."""
+    pool, pricer, cand = dec.pool, dec.pricer, dec.pricer.cand
+    z = dec.z
+    col_order = np.asarray(pool.order[: z.size], dtype=np.int64)
+    used = np.flatnonzero(z > INTEGRAL_TOL)
+    spread = np.zeros(pricer.data.num_orders, dtype=bool)
+    spread[col_order[used[z[used] < 1.0 - INTEGRAL_TOL]]] = True
+    used = used[np.argsort(~spread[col_order[used]], kind="stable")]
+    for j in used.tolist():
+        if time.perf_counter() > deadline or len(pool) >= FULL_MASTER_COLUMNS:
+            return
+        o = int(col_order[j])
+        for p in np.unique(cand.arc_pair[pool.arcs[j]]).tolist():
+            kept = pricer.pair_sur[p]
+            pricer.pair_sur[p] = _NO_ARC  # the shipment priced out of reach
+            try:
+                _, arcs, qty, exact = pricer.price(o)
+            finally:
+                pricer.pair_sur[p] = kept
+            if exact:
+                pricer.add(pool, o, arcs, qty)
 
 
 def _usage(pool: _Pool, cols: IntArray, size: int) -> FloatArray:

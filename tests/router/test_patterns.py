@@ -240,3 +240,46 @@ def test_the_master_gets_its_time_limit_every_round() -> None:
             pool.row_val.append(rng.integers(1, 4, k).astype(np.float64))
         master.add(pool)
         assert master.solve(0.05) is not None
+
+
+def test_master_plan_first_adds_each_lp_patterns_alternatives() -> None:
+    """For each shipment of each pattern the LP uses, the pool gets the order's best
+    pattern without it, at the same prices (what the plan's MIPs can trade)."""
+    from router.patterns import _alternatives
+
+    data = mid_instance()
+    cand, dec = _decompose(data)
+    pricer, pool = dec.pricer, dec.pool
+    size = len(pool)
+    _alternatives(dec, deadline=float("inf"))
+    assert len(pool) > size
+
+    def reduced(k: int) -> float:
+        o = pool.order[k]
+        arcs, qty = pool.arcs[k], pool.qty[k]
+        l0, l1 = int(data.order_line_start[o]), int(data.order_line_start[o + 1])
+        shipped = np.bincount(cand.arc_line[arcs] - l0, weights=qty, minlength=l1 - l0)
+        pen = data.sku_penalty[data.line_sku[l0:l1]]
+        pairs = np.unique(cand.arc_pair[arcs])
+        return float(
+            (cand.pair_fixed[pairs] + pricer.pair_sur[pairs]).sum()
+            + ((cand.arc_unit[arcs] + pricer.arc_sur[arcs]) * qty).sum()
+            + pen @ (data.line_qty[l0:l1] - shipped)
+        )
+
+    used = np.flatnonzero(dec.z > 1e-6)[:40]
+    for j in used.tolist():
+        o = pool.order[j]
+        for p in np.unique(cand.arc_pair[pool.arcs[j]]).tolist():
+            kept = pricer.pair_sur[p]
+            pricer.pair_sur[p] = 1e18
+            value, _, _, exact = pricer.price(o)
+            pricer.pair_sur[p] = kept
+            if not exact:
+                continue
+            without = [
+                k
+                for k in range(len(pool))
+                if pool.order[k] == o and p not in set(cand.arc_pair[pool.arcs[k]].tolist())
+            ]
+            assert min(reduced(k) for k in without) == pytest.approx(value, abs=1e-6)
