@@ -36,7 +36,7 @@ from typing import Any, Literal
 import numpy as np
 
 from models import parse_problem
-from router import ProblemData, route_greedy, total_cost
+from router import ProblemData, SolveParams, route_greedy, total_cost
 from router.assignment import Assignment
 from router.candidates import build_candidates
 from router.data import UNLIMITED
@@ -78,6 +78,18 @@ SPECS: dict[str, InstanceSpec] = {
         InstanceSpec("us-day", "us", 20000, 1, note="default us network"),
     )
 }
+
+
+def solve_params(solver: str, limit: float) -> SolveParams:
+    """``backend`` or ``backend:threads`` (``scip:2``: two threads, the compact MIP races
+    beside the pipeline), as the report and the suite name engine runs; one thread unless
+    said."""
+    backend, _, threads = solver.partition(":")
+    return SolveParams(
+        backend=backend,  # type: ignore[arg-type]
+        time_limit=limit,
+        threads=int(threads or 1),
+    )
 
 
 def problem_dict(name: str) -> dict[str, Any]:

@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.instances import INSTANCES, SPECS, load, saving_pct, sizes
+from benchmarks.instances import INSTANCES, SPECS, load, saving_pct, sizes, solve_params
 
 SOLVERS = ("highs", "scip", "cpsat", "scipy", "milp-peer")
 RULE_BASED = "rule-based"
@@ -67,13 +67,7 @@ def _worker(path: str, solver: str, limit: float) -> None:
 
             res = route_milp(data, time_limit=limit)
         else:
-            backend, _, threads = solver.partition(":")
-            params = router.SolveParams(
-                backend=backend,  # type: ignore[arg-type]
-                time_limit=limit,
-                threads=int(threads or 1),
-            )
-            res = router.optimize(data, params)
+            res = router.optimize(data, solve_params(solver, limit))
         seconds = time.perf_counter() - t
         assignment, cost, bound, status = res.assignment, res.cost, res.bound, res.status
         stats = dict(res.stats)

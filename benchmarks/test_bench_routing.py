@@ -23,7 +23,14 @@ import numpy as np
 import pytest
 
 import router
-from benchmarks.instances import binding_rows, greedy_cost, load, saving_pct, sizes
+from benchmarks.instances import (
+    binding_rows,
+    greedy_cost,
+    load,
+    saving_pct,
+    sizes,
+    solve_params,
+)
 from router.backends import solve
 from router.candidates import build_candidates
 from router.formulation import ROW_KINDS, build_mip
@@ -112,12 +119,7 @@ def _optimize(benchmark: Any, name: str, backend: str, limit: float, rounds: int
     data = load(name)
     greedy_cost(name)  # computed (and cached) before timing starts
     sizes(name)
-    name_, _, threads = backend.partition(":")  # "scip:2": two threads, the MIP races
-    params = router.SolveParams(
-        backend=name_,  # type: ignore[arg-type]
-        time_limit=limit,
-        threads=int(threads or 1),
-    )
+    params = solve_params(backend, limit)  # "scip:2": two threads, the MIP races
     res, wall = _run(benchmark, lambda: router.optimize(data, params), rounds)
     _record_optimize(benchmark, name, backend, limit, res, wall)
     return res

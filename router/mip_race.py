@@ -132,14 +132,10 @@ class MipRace:
             self._stop.set()
             with self._lock:
                 bound, seen = self._seen_bound, self._seen
-            found = seen is not None
-            return SolveOutcome(
-                "feasible" if found else "no_solution",
-                None if seen is None else seen[1],
-                None if seen is None else seen[0],
-                bound if np.isfinite(bound) else None,
-                seconds,
-            )
+            finite = bound if np.isfinite(bound) else None
+            if seen is None:
+                return SolveOutcome("no_solution", None, None, finite, seconds)
+            return SolveOutcome("feasible", seen[1], seen[0], finite, seconds)
         _RUNNING.discard(self)
         h = self.h
         info = h.getInfo()
