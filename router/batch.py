@@ -20,8 +20,9 @@ Pipeline (each step keeps a valid plan in hand, so a time limit never loses one)
    through binding stock and capacity rows), small ones bundled. Costs and bounds add up.
 
 With ``threads`` ≥ 2 and a mid-size problem the compact MIP also races on a second core
-from the start (:mod:`router.mip_race`, :class:`_Race`): its root cuts give the bound, the
-main thread gives it incumbents and repeats step 3's fix-and-optimize while it gains.
+from the start (:mod:`router.mip_race`, a child process; :class:`_Race`): its root cuts
+give the bound, the main thread gives it incumbents and repeats step 3's fix-and-optimize
+while it gains.
 
 Past :data:`LARGE_PAIRS` candidates (a day of a national network) steps 4–7 would not
 fit in the time: step 3 takes most of it, then fix-and-optimize over neighbourhoods of
@@ -94,15 +95,13 @@ NEIGHBOURHOOD_SHARE = 0.9
 """Share of the time then left for that pass (on us-1000x100 one pass takes 1.5 s and
 brings the master's plan from 0.09 % to 0.02 % above the optimum; with a long limit the
 pass ends early and the compact steps get the rest)."""
-RACE_SHARE = 0.96
-"""With a spare thread, the compact MIP races until this share of the time limit: its root
-cuts are the bound (the main stages stop at :class:`_Clock`'s deadline; the race goes on
-until just before the limit)."""
+RACE_SHARE = 0.98
+"""With a spare thread, the compact MIP races until this share of the time limit (its root
+cuts are the bound), and is killed then if still running (HiGHS overruns its own limit in
+long presolves). The plan is priced before, while it runs; the main stages stop at
+:data:`RACE_MAIN_SHARE`."""
 RACE_MAIN_SHARE = 0.92
 """With a race, the main stages' deadline (instead of :class:`_Clock`'s 0.85)."""
-RACE_WAIT_SHARE = 0.98
-"""The pipeline waits for the race up to this share of the time limit, then takes the last
-bound and plan HiGHS reported (it stops a fraction of a second after its own limit)."""
 RACE_NONZEROS = 75_000.0
 """The race starts only with at least (nonzeros / this)² seconds: about what HiGHS needs
 for presolve, root LP and a first round of cuts on one core of the benchmark machine,
@@ -156,7 +155,7 @@ class _Race:
         self.data, self.cand, self.race = data, cand, race
         self.offered = float("inf")
         # the latest moment to wait for it: HiGHS overruns its own limit in long presolves
-        self.end = clock.start + params.time_limit * RACE_WAIT_SHARE
+        self.end = clock.start + params.time_limit * RACE_SHARE
 
     def finish(self, stop: bool) -> SolveOutcome:
         return self.race.finish(stop=stop, wait=max(self.end - time.perf_counter(), 0.0))
@@ -197,8 +196,8 @@ class _Race:
         return bound
 
     def absorb(self, out: SolveOutcome, best: _Best, bound: float | None) -> float | None:
-        """The race's plan offered to ``best``; the better of the two bounds."""
-        if out.values is not None:
+        """The race's plan offered to ``best`` if cheaper; the better of the two bounds."""
+        if out.values is not None and out.objective is not None and out.objective < best.cost:
             best.offer(to_assignment(self.data, self.cand, self.race.model.x(out.values)))
         if out.bound is None:
             return bound
@@ -229,7 +228,7 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     if race is not None:
         params = replace(params, threads=params.threads - 1)  # one core is the race's
         stats["race"] = 1.0
-        # the race holds the answer until RACE_WAIT_SHARE anyway: the stages may go on
+        # the race holds the answer until RACE_SHARE anyway: the stages may go on
         clock.deadline = max(clock.deadline, clock.start + params.time_limit * RACE_MAIN_SHARE)
 
     if cand.num_pairs > SUPPORT_MIN_PAIRS and not _proven(best.cost, bound, params.rel_gap):
@@ -328,7 +327,11 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         if mip_bound is not None:
             mip_bound = min(mip_bound, best.cost)
             bound = mip_bound if bound is None else max(bound, mip_bound)
+    priced = None
     if race is not None:
+        # priced while the race runs: a garbage collection in pricing (0.12 s on
+        # us-1000x100) then costs the race nothing
+        priced = (best.a, price(data, best.a))
         out = race.finish(stop=_proven(best.cost, bound, params.rel_gap))
         bound = race.absorb(out, best, bound)
         stats["race_bound"] = float("nan") if out.bound is None else out.bound
@@ -344,7 +347,10 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         seconds=clock.elapsed(),
         gap=None if bound is None else max(0.0, best.cost - bound) / max(abs(best.cost), 1e-9),
     )
-    plan = price(data, best.a, info)
+    if priced is not None and priced[0] is best.a:
+        plan = priced[1].model_copy(update={"solver": info})
+    else:
+        plan = price(data, best.a, info)
     timings = Timings(
         candidates=t_cand,
         baseline=t_base - t_cand,

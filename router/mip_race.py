@@ -7,156 +7,128 @@ solver's root cuts on the compact model (:mod:`router.formulation`) close most o
 optimum 22,898.4). Those rounds take seconds of one core, so they run beside the main
 pipeline instead of after it.
 
-HiGHS releases the GIL while it solves, so a thread is enough. It starts at once with the
-whole time limit; the pipeline may hand it incumbents (HiGHS's *user solution* callback:
-they prune its search and fix variables by reduced cost) and stops it when it is done
-(its *interrupt* callback). Its bound is proven for the whole problem; its plan, if
-better, is offered like any other.
+HiGHS runs in a child process (:mod:`router.race_worker`), not a thread: it cannot be
+stopped inside some of its phases (a restart's presolve was seen running for minutes), and
+a process can be killed at once. It starts with the whole time limit; the pipeline may
+hand it incumbents (HiGHS's *user solution* callback: they prune its search and fix
+variables by reduced cost) and reads its best bound and plan whenever it likes, through a
+memory-mapped temporary file. Its bound is proven for the whole problem; its plan, if better, is
+offered like any other.
 """
 
 from __future__ import annotations
 
 import atexit
-import threading
+import contextlib
+import subprocess
+import sys
+import tempfile
 import time
+import warnings
 import weakref
-from typing import Any
+from pathlib import Path
 
-import highspy
 import numpy as np
 
-from router.backends import SolveOutcome, quiet_highs
+from router import race_worker as rw
+from router.backends import SolveOutcome
 from router.data import FloatArray
 from router.formulation import MipModel
 
-_CB = highspy.cb.HighsCallbackType
+_WORKER = Path(rw.__file__).resolve()
 _RUNNING: weakref.WeakSet[MipRace] = weakref.WeakSet()
-"""Races not yet joined: stopped and joined at exit, for a race left running (see
-:meth:`MipRace.finish`) must not be cut mid-solve by the interpreter's shutdown."""
+"""Races whose process may still run: killed at exit at the latest."""
 
 
 @atexit.register
-def _join_running() -> None:
+def _kill_running() -> None:
     for race in list(_RUNNING):
-        race._stop.set()
-        race._thread.join()
+        race.finish(stop=True)
 
 
 class MipRace:
-    """HiGHS on ``model`` in a background thread; :meth:`finish` stops it and reports."""
+    """HiGHS on ``model`` in a child process; :meth:`finish` ends it and reports."""
 
     def __init__(self, model: MipModel, seconds: float, *, gap: float = 1e-6) -> None:
         self.model = model
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._pending: FloatArray | None = None
-        self._seen_bound = -np.inf  # the best dual bound HiGHS has reported to a callback
-        self._seen: tuple[float, FloatArray] | None = None  # its best solution so far
         self._start = time.perf_counter()
-        h = quiet_highs(threads=1)
-        h.setOptionValue("time_limit", max(seconds, 0.01))
-        h.setOptionValue("mip_rel_gap", gap)
-        # the pipeline finds plans; HiGHS is here for its root cuts
-        h.setOptionValue("mip_heuristic_run_feasibility_jump", False)
-        lp = highspy.HighsLp()
         a = model.A.tocsc()
-        lp.num_col_, lp.num_row_ = a.shape[1], a.shape[0]
-        lp.col_cost_ = model.c
-        lp.col_lower_ = model.var_lb
-        lp.col_upper_ = model.var_ub
-        lp.row_lower_ = model.row_lb
-        lp.row_upper_ = model.row_ub
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_ = a.indptr
-        lp.a_matrix_.index_ = a.indices
-        lp.a_matrix_.value_ = a.data
-        lp.integrality_ = [
-            highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous
-            for i in model.integral.tolist()
-        ]
-        h.passModel(lp)
-        h.setCallback(self._callback, None)
-        h.startCallback(_CB.kCallbackMipInterrupt)
-        h.startCallback(_CB.kCallbackMipUserSolution)
-        h.startCallback(_CB.kCallbackMipImprovingSolution)
-        self.h = h
-        self._thread = threading.Thread(target=h.run, name="mip-race", daemon=True)
+        size = rw.layout_size(model.num_vars)
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
+        with tempfile.TemporaryFile() as model_file, tempfile.TemporaryFile() as shared_file:
+            np.savez(
+                model_file,
+                c=model.c,
+                indptr=a.indptr.astype(np.int32),
+                indices=a.indices.astype(np.int32),
+                data=a.data.astype(np.float64),
+                row_lb=model.row_lb,
+                row_ub=model.row_ub,
+                var_lb=model.var_lb,
+                var_ub=model.var_ub,
+                integral=model.integral,
+                seconds=max(seconds, 0.01),
+                gap=gap,
+            )
+            model_file.flush()
+            shared_file.truncate(size * 8)
+            # the map keeps the file open once closed here
+            self._shared = np.memmap(shared_file, dtype=np.float64, mode="r+", shape=(size,))
+            self._shared[rw.BOUND] = -np.inf
+            fds = (model_file.fileno(), shared_file.fileno())
+            self._proc = subprocess.Popen(
+                [sys.executable, str(_WORKER), *map(str, fds)],
+                pass_fds=fds,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=self._errors,
+            )
+        self._outcome: SolveOutcome | None = None
         _RUNNING.add(self)
-        self._thread.start()
-
-    def _callback(
-        self, kind: Any, message: str, data_out: Any, data_in: Any, user_data: Any
-    ) -> None:
-        if kind == _CB.kCallbackMipInterrupt:
-            bound = float(data_out.mip_dual_bound)
-            if np.isfinite(bound) and abs(bound) < highspy.kHighsInf:
-                with self._lock:
-                    self._seen_bound = max(self._seen_bound, bound)
-            if self._stop.is_set():
-                data_in.user_interrupt = True
-        elif kind == _CB.kCallbackMipImprovingSolution:
-            found = np.array(data_out.mip_solution, dtype=np.float64)
-            with self._lock:
-                self._seen = (float(data_out.objective_function_value), found)
-        elif kind == _CB.kCallbackMipUserSolution:
-            with self._lock:
-                pending, self._pending = self._pending, None
-            if pending is not None:
-                data_in.setSolution(pending)
 
     def offer(self, values: FloatArray) -> None:
         """A feasible vector of the model (an incumbent), taken at HiGHS's next chance."""
-        with self._lock:
-            self._pending = np.asarray(values, dtype=np.float64)
+        if self._outcome is None:
+            rw.write_vector(self._shared, rw.OFFER_SEQ, rw.HEADER + self.model.num_vars, values)
 
     @property
     def done(self) -> bool:
         """True once HiGHS has stopped on its own (proven, or out of time)."""
-        return not self._thread.is_alive()
+        return self._outcome is not None or self._proc.poll() is not None
 
     def finish(self, *, stop: bool, wait: float | None = None) -> SolveOutcome:
-        """HiGHS's bound and best vector: at once (``stop``: interrupted at its next check)
-        or when its own time limit ends it.
-
-        HiGHS checks its limits only between phases (a separation round, or the presolve
-        of a large model, can run a second or more past them), so ``wait`` caps the
-        seconds spent waiting: a race still running then is told to stop and left to end
-        on its own (a daemon thread, joined at exit at the latest), and reports what it
-        had shown its callbacks: the last dual bound and best solution.
-        """
-        if stop:
-            self._stop.set()
-        self._thread.join(wait)
-        seconds = time.perf_counter() - self._start
-        if self._thread.is_alive():
-            self._stop.set()
-            with self._lock:
-                bound, seen = self._seen_bound, self._seen
-            finite = bound if np.isfinite(bound) else None
-            if seen is None:
-                return SolveOutcome("no_solution", None, None, finite, seconds)
-            return SolveOutcome("feasible", seen[1], seen[0], finite, seconds)
+        """HiGHS's bound and best vector: at once (``stop``: the process is killed, what it
+        had found so far counts) or when its own time limit ends it, waiting at most
+        ``wait`` seconds (HiGHS overruns its limit in long presolves; then it is killed)."""
+        if self._outcome is not None:
+            return self._outcome
+        if not stop:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(wait)
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._outcome = self._read(time.perf_counter() - self._start)
         _RUNNING.discard(self)
-        h = self.h
-        info = h.getInfo()
-        bound = float(info.mip_dual_bound)
-        bound_ok = np.isfinite(bound) and abs(bound) < highspy.kHighsInf
-        status = h.getModelStatus()
-        if status == highspy.HighsModelStatus.kInfeasible:
+        if self._proc.returncode > 0:  # a failure, not a kill: the race only counts if sound
+            self._errors.seek(0)
+            tail = self._errors.read()[-2000:].decode(errors="replace")
+            warnings.warn(f"the MIP race failed: {tail}", RuntimeWarning, stacklevel=2)
+        self._errors.close()
+        del self._shared
+        return self._outcome
+
+    def _read(self, seconds: float) -> SolveOutcome:
+        shared, n = self._shared, self.model.num_vars
+        bound_ = float(shared[rw.BOUND])
+        bound = bound_ if np.isfinite(bound_) else None
+        status = float(shared[rw.STATUS]) if self._proc.returncode == 0 else rw.RUNNING
+        if status == rw.INFEASIBLE:
             return SolveOutcome("infeasible", None, None, None, seconds)
-        has = info.primal_solution_status == 2  # kSolutionStatusFeasible
-        values = np.asarray(h.getSolution().col_value) if has else None
-        objective = float(info.objective_function_value) if has else None
-        optimal = status == highspy.HighsModelStatus.kOptimal
-        if values is None:
-            return SolveOutcome("no_solution", None, None, bound if bound_ok else None, seconds)
-        if optimal and objective is not None:
-            bound = min(bound, objective) if bound_ok else objective
-            bound_ok = True
+        found = rw.read_vector(shared, rw.SOL_SEQ, rw.HEADER, n)
+        if found is None:
+            return SolveOutcome("no_solution", None, None, bound, seconds)
+        optimal = status == rw.OPTIMAL
         return SolveOutcome(
-            "optimal" if optimal else "feasible",
-            values,
-            objective,
-            bound if bound_ok else None,
-            seconds,
+            "optimal" if optimal else "feasible", found[1], found[2], bound, seconds
         )
