@@ -110,7 +110,7 @@ class MipRace:
         self._proc.wait()
         self._outcome = self._read(time.perf_counter() - self._start)
         _RUNNING.discard(self)
-        if self._proc.returncode > 0:  # a failure, not a kill: the race only counts if sound
+        if self._proc.returncode > 0:  # the worker failed (a kill gives a negative code)
             self._errors.seek(0)
             tail = self._errors.read()[-2000:].decode(errors="replace")
             warnings.warn(f"the MIP race failed: {tail}", RuntimeWarning, stacklevel=2)
