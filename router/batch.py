@@ -34,6 +34,7 @@ they meet (to ``rel_gap``).
 
 from __future__ import annotations
 
+import gc
 import time
 from dataclasses import replace
 
@@ -157,8 +158,11 @@ class _Race:
         # the latest moment to wait for it: HiGHS overruns its own limit in long presolves
         self.end = clock.start + params.time_limit * RACE_SHARE
 
-    def finish(self, stop: bool) -> SolveOutcome:
-        return self.race.finish(stop=stop, wait=max(self.end - time.perf_counter(), 0.0))
+    def finish(self, stop: bool, reserve: float = 0.0) -> SolveOutcome:
+        """The race's outcome, waited for until its end less ``reserve`` seconds (kept for
+        pricing its plan if that is better)."""
+        wait = max(self.end - reserve - time.perf_counter(), 0.0)
+        return self.race.finish(stop=stop, wait=wait)
 
     @classmethod
     def start(
@@ -176,7 +180,11 @@ class _Race:
         model = build_mip(data, cand)
         if seconds < (model.A.nnz / RACE_NONZEROS) ** 2:
             return None
-        return cls(data, cand, MipRace(model, seconds, gap=params.rel_gap), clock, params)
+        try:
+            race = MipRace(model, seconds, gap=params.rel_gap)
+        except OSError:  # no process to be had (descriptors, memory): no race, no harm
+            return None
+        return cls(data, cand, race, clock, params)
 
     @staticmethod
     def check(race: _Race | None, best: _Best, bound: float | None) -> float | None:
@@ -290,7 +298,7 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         if bound is None:  # the decomposition did not finish a round: a cheap bound
             bound = lagrangian_bound(data, cand, best.cost, clock.left())
             stats["lagrangian_bound"] = bound
-    elif not _proven(best.cost, bound, params.rel_gap):
+    elif not _proven(best.cost, bound, params.rel_gap) and clock.left() > 0:
         keep0 = initial_columns(data, cand, INITIAL_COLUMNS, must=best.a)
         cg = column_generation(data, cand, keep0, clock.left() * 0.3)
         if cg is not None:
@@ -329,10 +337,15 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
             bound = mip_bound if bound is None else max(bound, mip_bound)
     priced = None
     if race is not None:
-        # priced while the race runs: a garbage collection in pricing (0.12 s on
-        # us-1000x100) then costs the race nothing
+        bound = _Race.check(race, best, bound)  # the last plan helps it prune
+        # Priced while the race runs, after a garbage collection (0.12 s on us-1000x100,
+        # which inside the pricing after the wait made 5 s calls end at 5.07 s). If the
+        # race's plan wins, it is priced after the wait: twice this pricing is kept for it.
+        gc.collect()
+        t_price = time.perf_counter()
         priced = (best.a, price(data, best.a))
-        out = race.finish(stop=_proven(best.cost, bound, params.rel_gap))
+        reserve = 2.0 * (time.perf_counter() - t_price) + 0.01
+        out = race.finish(stop=_proven(best.cost, bound, params.rel_gap), reserve=reserve)
         bound = race.absorb(out, best, bound)
         stats["race_bound"] = float("nan") if out.bound is None else out.bound
         stats["race_seconds"] = out.seconds

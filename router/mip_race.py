@@ -9,7 +9,8 @@ pipeline instead of after it.
 
 HiGHS runs in a child process (:mod:`router.race_worker`), not a thread: it cannot be
 stopped inside some of its phases (a restart's presolve was seen running for minutes), and
-a process can be killed at once. It starts with the whole time limit; the pipeline may
+a process can be killed at once (when finished, when dropped unfinished, at exit, and on
+Linux when this process dies). It starts with the whole time limit; the pipeline may
 hand it incumbents (HiGHS's *user solution* callback: they prune its search and fix
 variables by reduced cost) and reads its best bound and plan whenever it likes, through a
 memory-mapped temporary file. Its bound is proven for the whole problem; its plan, if better, is
@@ -18,11 +19,12 @@ offered like any other.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 import weakref
@@ -36,14 +38,14 @@ from router.data import FloatArray
 from router.formulation import MipModel
 
 _WORKER = Path(rw.__file__).resolve()
-_RUNNING: weakref.WeakSet[MipRace] = weakref.WeakSet()
-"""Races whose process may still run: killed at exit at the latest."""
 
 
-@atexit.register
-def _kill_running() -> None:
-    for race in list(_RUNNING):
-        race.finish(stop=True)
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """End the worker now (and reap it): at finish, when the race is dropped unfinished,
+    or at exit at the latest."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
 
 
 class MipRace:
@@ -75,21 +77,38 @@ class MipRace:
             # the map keeps the file open once closed here
             self._shared = np.memmap(shared_file, dtype=np.float64, mode="r+", shape=(size,))
             self._shared[rw.BOUND] = -np.inf
+            self._shared[rw.INCUMBENT] = np.inf
             fds = (model_file.fileno(), shared_file.fileno())
-            self._proc = subprocess.Popen(
-                [sys.executable, str(_WORKER), *map(str, fds)],
-                pass_fds=fds,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=self._errors,
-            )
+            try:
+                self._proc = subprocess.Popen(
+                    # -P: the worker's directory (router/) is not put on sys.path
+                    [sys.executable, "-P", str(_WORKER), *map(str, fds), str(os.getpid())],
+                    pass_fds=fds,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=self._errors,
+                )
+            except OSError:
+                self._errors.close()
+                raise
         self._outcome: SolveOutcome | None = None
-        _RUNNING.add(self)
+        self._last_incumbent = float("inf")
+        self._lock = threading.Lock()
+        self._reaper = weakref.finalize(self, _kill, self._proc)
 
     def offer(self, values: FloatArray) -> None:
         """A feasible vector of the model (an incumbent), taken at HiGHS's next chance."""
-        if self._outcome is None:
-            rw.write_vector(self._shared, rw.OFFER_SEQ, rw.HEADER + self.model.num_vars, values)
+        with self._lock:
+            if self._outcome is None:
+                rw.write_vector(self._shared, rw.OFFER_SEQ, rw.HEADER, values)
+
+    @property
+    def incumbent(self) -> float:
+        """The objective of HiGHS's best plan so far (offered ones included), +inf if none."""
+        with self._lock:
+            if self._outcome is not None:
+                return self._last_incumbent
+            return float(self._shared[rw.INCUMBENT])
 
     @property
     def done(self) -> bool:
@@ -100,23 +119,22 @@ class MipRace:
         """HiGHS's bound and best vector: at once (``stop``: the process is killed, what it
         had found so far counts) or when its own time limit ends it, waiting at most
         ``wait`` seconds (HiGHS overruns its limit in long presolves; then it is killed)."""
-        if self._outcome is not None:
-            return self._outcome
-        if not stop:
+        if not stop and self._outcome is None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self._proc.wait(wait)
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
-        self._outcome = self._read(time.perf_counter() - self._start)
-        _RUNNING.discard(self)
-        if self._proc.returncode > 0:  # the worker failed (a kill gives a negative code)
-            self._errors.seek(0)
-            tail = self._errors.read()[-2000:].decode(errors="replace")
-            warnings.warn(f"the MIP race failed: {tail}", RuntimeWarning, stacklevel=2)
-        self._errors.close()
-        del self._shared
-        return self._outcome
+        with self._lock:
+            if self._outcome is not None:
+                return self._outcome
+            self._reaper()  # kills the worker unless it has ended
+            self._outcome = self._read(time.perf_counter() - self._start)
+            self._last_incumbent = float(self._shared[rw.INCUMBENT])
+            if self._proc.returncode > 0:  # the worker failed (a kill gives a negative code)
+                self._errors.seek(0)
+                tail = self._errors.read()[-2000:].decode(errors="replace")
+                warnings.warn(f"the MIP race failed: {tail}", RuntimeWarning, stacklevel=2)
+            self._errors.close()
+            del self._shared
+            return self._outcome
 
     def _read(self, seconds: float) -> SolveOutcome:
         shared, n = self._shared, self.model.num_vars
@@ -125,7 +143,7 @@ class MipRace:
         status = float(shared[rw.STATUS]) if self._proc.returncode == 0 else rw.RUNNING
         if status == rw.INFEASIBLE:
             return SolveOutcome("infeasible", None, None, None, seconds)
-        found = rw.read_vector(shared, rw.SOL_SEQ, rw.HEADER, n)
+        found = rw.read_solution(shared, n)
         if found is None:
             return SolveOutcome("no_solution", None, None, bound, seconds)
         optimal = status == rw.OPTIMAL

@@ -7,13 +7,15 @@ runs seconds past the limit; a presolve after a root restart was seen running fo
 on ``us-1000x100``). A process can be killed at once, so the caller never waits for it,
 and a left-over solve never keeps a core or a program's exit hostage.
 
-Run as a script (``python race_worker.py MODEL_FD SHARED_FD``), it imports only numpy and
-highspy: it starts in about 0.1 s, not the 0.7 s the router package takes. The two file
-descriptors are unnamed temporary files the parent passes down (nothing is left on disk,
-whoever dies first): the MIP and its options as ``.npz``, and the shared floats, laid out
-as below and memory-mapped by both. Both sides write a vector under a sequence number
-that is odd while it is being written, so a reader never takes a half-written vector (a
-writer killed mid-write leaves it odd for good).
+Run as a script (``python -P race_worker.py MODEL_FD SHARED_FD PARENT_PID``), it imports
+only numpy and highspy: it starts in about 0.1 s, not the 0.7 s the router package takes.
+The two file descriptors are unnamed temporary files the parent passes down (nothing is
+left on disk, whoever dies first): the MIP and its options as ``.npz``, and the shared
+floats, laid out as below and memory-mapped by both. A vector is written under a sequence
+number that is odd while it is being written, so a reader never takes a half-written one;
+solutions go to two buffers in turn, so a child killed mid-write still leaves the
+previous one whole. On Linux the child dies with its parent (``PR_SET_PDEATHSIG``), even
+one killed by a signal that skips its exit handlers.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from typing import Any
 import highspy
 import numpy as np
 
-BOUND, STATUS, SOL_SEQ, SOL_OBJ, OFFER_SEQ = range(5)
-HEADER = 8
+BOUND, STATUS, INCUMBENT, OFFER_SEQ, SOL_SEQ = 0, 1, 2, 4, 6
+HEADER = 10
 """Float slots before the vectors: the best dual bound HiGHS reported (−inf until one),
-the final status (below), the solution's sequence number and objective (the slot after a
-sequence number holds its vector's value), the offered vector's sequence number. Then the
-best solution (n floats), then the offered one (n)."""
+the final status (below), the objective of HiGHS's incumbent (+inf until one; an offered
+plan it took counts, though HiGHS reports only its own finds as solutions), a spare, then
+the offered vector's sequence number and the two solution buffers' (each followed by its
+vector's value: slots 4–5, 6–7, 8–9). Then the offered vector (n floats), then the two
+solution buffers (n each)."""
 RUNNING, OPTIMAL, INFEASIBLE, STOPPED = 0.0, 1.0, 2.0, 3.0
 """Final statuses; STOPPED is any other end (time limit, interrupted)."""
 
@@ -39,16 +43,30 @@ _CB = highspy.cb.HighsCallbackType
 
 def layout_size(num_vars: int) -> int:
     """Shared floats for a model of ``num_vars`` variables."""
-    return HEADER + 2 * num_vars
+    return HEADER + 3 * num_vars
 
 
-def write_vector(shared: Any, seq: int, at: int, values: Any, value: float = 0.0) -> None:
+def solution_at(num_vars: int, buffer: int) -> int:
+    return HEADER + (1 + buffer) * num_vars
+
+
+def read_solution(shared: Any, n: int) -> tuple[float, Any, float] | None:
+    """The newer of the two complete solutions: (sequence number, vector, objective)."""
+    found = [read_vector(shared, SOL_SEQ + 2 * b, solution_at(n, b), n) for b in (0, 1)]
+    whole = [f for f in found if f is not None]
+    return max(whole, key=lambda f: f[0]) if whole else None
+
+
+def write_vector(
+    shared: Any, seq: int, at: int, values: Any, value: float = 0.0, number: float = 0.0
+) -> None:
     """``values`` into ``shared[at:]`` and ``value`` into the slot after ``seq``, under the
-    sequence number in slot ``seq``."""
-    shared[seq] += 1.0  # odd: being written
+    even sequence ``number`` in slot ``seq`` (default: the slot's next one)."""
+    number = number or float(shared[seq]) + 2.0
+    shared[seq] = number - 1.0  # odd: being written
     shared[at : at + len(values)] = values
     shared[seq + 1] = value
-    shared[seq] += 1.0
+    shared[seq] = number
 
 
 def read_vector(shared: Any, seq: int, at: int, n: int) -> tuple[float, Any, float] | None:
@@ -61,13 +79,32 @@ def read_vector(shared: Any, seq: int, at: int, n: int) -> tuple[float, Any, flo
     return (before, values, value) if float(shared[seq]) == before else None
 
 
+def _die_with(parent: int) -> None:
+    """Get SIGKILL when the parent dies (Linux); end now if it already has."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, int(signal.SIGKILL))
+    if os.getppid() != parent:
+        os._exit(0)
+
+
 def run(model_fd: int, shared_fd: int) -> None:
     with os.fdopen(model_fd, "rb") as f:
         f.seek(0)  # the offset is shared with the parent, which wrote the file
         model = dict(np.load(f))
     n = int(model["c"].size)
     shared = np.memmap(os.fdopen(shared_fd, "r+b"), dtype=np.float64, mode="r+")
-    sol_at, offer_at = HEADER, HEADER + n
+    written = [0]  # solutions written so far: the next goes to buffer written % 2
+
+    def publish(values: Any, objective: float) -> None:
+        b = written[0] % 2
+        written[0] += 1  # numbered across both buffers: the reader takes the newest
+        write_vector(
+            shared, SOL_SEQ + 2 * b, solution_at(n, b), values, objective, 2.0 * written[0]
+        )
 
     h = highspy.Highs()
     h.setOptionValue("output_flag", False)
@@ -99,11 +136,11 @@ def run(model_fd: int, shared_fd: int) -> None:
             bound = float(data_out.mip_dual_bound)
             if abs(bound) < highspy.kHighsInf and bound > shared[BOUND]:
                 shared[BOUND] = bound
+            shared[INCUMBENT] = min(float(data_out.mip_primal_bound), shared[INCUMBENT])
         elif kind == _CB.kCallbackMipImprovingSolution:
-            found = np.asarray(data_out.mip_solution)
-            write_vector(shared, SOL_SEQ, sol_at, found, float(data_out.objective_function_value))
+            publish(np.asarray(data_out.mip_solution), float(data_out.objective_function_value))
         elif kind == _CB.kCallbackMipUserSolution:
-            offer = read_vector(shared, OFFER_SEQ, offer_at, n)
+            offer = read_vector(shared, OFFER_SEQ, HEADER, n)
             if offer is not None and offer[0] != taken[0]:
                 taken[0] = offer[0]
                 data_in.setSolution(offer[1])
@@ -119,7 +156,7 @@ def run(model_fd: int, shared_fd: int) -> None:
     bound = float(info.mip_dual_bound)
     if info.primal_solution_status == 2:  # kSolutionStatusFeasible
         objective = float(info.objective_function_value)
-        write_vector(shared, SOL_SEQ, sol_at, np.asarray(h.getSolution().col_value), objective)
+        publish(np.asarray(h.getSolution().col_value), objective)
         if status == highspy.HighsModelStatus.kOptimal:
             bound = min(bound, objective) if abs(bound) < highspy.kHighsInf else objective
     if abs(bound) < highspy.kHighsInf and bound > shared[BOUND]:
@@ -134,4 +171,5 @@ def run(model_fd: int, shared_fd: int) -> None:
 
 
 if __name__ == "__main__":
+    _die_with(int(sys.argv[3]))
     run(int(sys.argv[1]), int(sys.argv[2]))

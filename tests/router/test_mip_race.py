@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 
@@ -22,17 +23,22 @@ from router.formulation import build_mip, vector_from_assignment
 from router.greedy import route_greedy
 from router.mip_race import MipRace
 from router.relaxation import to_assignment
+from router.result import RoutingResult
 from tests.router.test_optimality import assert_valid_result, compile_problem, cost_tol
 from tests.router.test_optimality import enumerable_oracle as oracle_of
 from tests.router.test_patterns import CONTESTED, mid_instance
 
 
 @cache
-def mid_optimum() -> float:
-    """The proven optimum of :func:`mid_instance` (one thread, no race)."""
+def mid_optimal_result() -> RoutingResult:
+    """:func:`mid_instance` solved to proven optimality (one thread, no race)."""
     result = optimize(mid_instance(), SolveParams(backend="highs", time_limit=120.0))
     assert result.status == "optimal"
-    return result.cost
+    return result
+
+
+def mid_optimum() -> float:
+    return mid_optimal_result().cost
 
 
 @settings(max_examples=60, deadline=None)
@@ -54,7 +60,7 @@ def test_race_bound_is_below_the_brute_force_optimum(problem: dict[str, Any]) ->
     assert total_cost(data, a) == pytest.approx(best, rel=1e-6, abs=1e-6)
 
 
-def test_race_on_a_mid_instance_bounds_the_optimum_and_takes_offered_plans() -> None:
+def test_race_on_a_mid_instance_bounds_the_optimum_and_reports_valid_plans() -> None:
     data = mid_instance()
     cand = build_candidates(data)
     greedy = route_greedy(data, cand)
@@ -63,16 +69,34 @@ def test_race_on_a_mid_instance_bounds_the_optimum_and_takes_offered_plans() -> 
         race.model, cand, data, greedy.order, greedy.node, greedy.sku, greedy.qty
     )
     assert vec is not None
-    race.offer(vec)
+    race.offer(vec)  # (HiGHS's presolve may cut a poor plan off: then it is not taken)
     out = race.finish(stop=False)
     optimum = mid_optimum()
     assert out.bound is not None and out.bound <= optimum + cost_tol("highs", optimum)
     assert out.values is not None and out.objective is not None
-    # the offered plan is HiGHS's incumbent at worst
     assert out.objective <= total_cost(data, greedy) + 1e-6
     a = to_assignment(data, cand, race.model.x(out.values))
     assert assignment_violations(data, a) == []
     assert total_cost(data, a) == pytest.approx(out.objective, rel=1e-9, abs=1e-6)
+
+
+def test_an_offered_plan_becomes_the_races_incumbent() -> None:
+    """Offered the optimum, HiGHS takes it as its incumbent (it reports as solutions only
+    the plans it finds itself, so the race's plan may stay empty: the caller has it)."""
+    data = mid_instance()
+    cand = build_candidates(data)
+    best = mid_optimal_result().assignment
+    race = MipRace(build_mip(data, cand), 600.0)
+    vec = vector_from_assignment(race.model, cand, data, best.order, best.node, best.sku, best.qty)
+    assert vec is not None
+    race.offer(vec)
+    deadline = time.perf_counter() + 30.0
+    while race.incumbent == np.inf and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    assert race.incumbent == pytest.approx(mid_optimum(), rel=1e-9, abs=1e-6)
+    out = race.finish(stop=True)
+    assert race.incumbent == pytest.approx(mid_optimum(), rel=1e-9, abs=1e-6)
+    assert out.objective is None or out.objective >= mid_optimum() - 1e-6
 
 
 def _alive(pid: int) -> bool:
@@ -203,3 +227,88 @@ def test_a_program_that_never_finishes_its_race_exits_at_once() -> None:
     assert time.perf_counter() - start < 60.0
     assert not _alive(int(proc.stdout))
     assert proc.stderr == ""
+
+
+def test_a_solution_torn_by_a_kill_leaves_the_previous_one() -> None:
+    """Solutions alternate between two buffers: a write cut short (its sequence number
+    left odd) hides only itself."""
+    from router import race_worker as rw
+
+    n = 5
+    shared = np.zeros(rw.layout_size(n))
+    assert rw.read_solution(shared, n) is None
+    first, second = np.arange(n, dtype=float), np.arange(n, dtype=float) + 10
+    rw.write_vector(shared, rw.SOL_SEQ, rw.solution_at(n, 0), first, 7.0, 2.0)
+    rw.write_vector(shared, rw.SOL_SEQ + 2, rw.solution_at(n, 1), second, 5.0, 4.0)
+    found = rw.read_solution(shared, n)
+    assert found is not None and found[2] == 5.0 and list(found[1]) == list(second)
+    # a third solution killed mid-write into buffer 0: the second one stays readable
+    shared[rw.SOL_SEQ] += 1.0
+    shared[rw.solution_at(n, 0)] = -1.0
+    found = rw.read_solution(shared, n)
+    assert found is not None and found[2] == 5.0 and list(found[1]) == list(second)
+
+
+def test_a_dropped_race_is_killed() -> None:
+    """A race no one finishes (an exception in the pipeline) dies with its object."""
+    import gc
+
+    data = mid_instance()
+    race = MipRace(build_mip(data, build_candidates(data)), 600.0)
+    pid = race._proc.pid
+    del race
+    gc.collect()
+    assert not _alive(pid)
+
+
+def test_the_race_dies_with_its_parent_even_killed() -> None:
+    """SIGKILL skips every exit handler: the worker goes anyway (Linux parent-death
+    signal)."""
+    code = (
+        "import time\n"
+        "from tests.router.test_patterns import mid_instance\n"
+        "from router.candidates import build_candidates\n"
+        "from router.formulation import build_mip\n"
+        "from router.mip_race import MipRace\n"
+        "d = mid_instance()\n"
+        "r = MipRace(build_mip(d, build_candidates(d)), 600.0)\n"
+        "print(r._proc.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen(
+        [sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    worker = int(parent.stdout.readline())
+    assert _alive(worker)
+    parent.kill()
+    parent.wait()
+    deadline = time.perf_counter() + 10.0
+    while _alive(worker) and time.perf_counter() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker)
+
+
+def test_finishing_from_two_threads_gives_one_outcome() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = mid_instance()
+    race = MipRace(build_mip(data, build_candidates(data)), 600.0)
+    time.sleep(0.5)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda _: race.finish(stop=True), range(4)))
+    assert all(out is outs[0] for out in outs)
+
+
+def test_without_a_process_optimize_runs_without_the_race(monkeypatch: pytest.MonkeyPatch) -> None:
+    import router.mip_race
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(router.mip_race.subprocess, "Popen", refuse)
+    data = mid_instance()
+    result = optimize(data, SolveParams(backend="scip", time_limit=2.0, threads=2))
+    assert "race" not in result.stats
+    assert assignment_violations(data, result.assignment) == []
