@@ -70,3 +70,26 @@ def test_large_network_path_gives_a_valid_plan_and_a_true_bound(
     assert large.cost <= large.stats["baseline_cost"] + 1e-9
     assert large.cost >= exact.cost - 1e-6
     assert large.bound is not None and large.bound <= exact.cost + 1e-6
+
+
+def test_no_component_mip_starts_once_the_time_is_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Out of time, the component step solves nothing: every order keeps its incumbent and
+    no bound is claimed (a MIP started with no time left ran past the limit)."""
+    import router.batch as batch
+    from router.candidates import build_candidates
+    from router.cost import total_cost
+    from router.generate import generate
+    from router.greedy import route_greedy
+
+    data = ProblemData.from_problem(parse_problem(generate("vn", 60, 3)))
+    cand = build_candidates(data)
+    greedy = route_greedy(data, cand)
+    best = batch._Best(data, greedy)
+    clock = batch._Clock(1.0)
+    clock.deadline = clock.start  # the time is up
+    solved: list[object] = []
+    monkeypatch.setattr(batch, "solve", lambda *a, **k: solved.append(a))
+    stats: dict[str, float] = {}
+    bound = batch._solve_by_components(data, cand, best, SolveParams(), clock, stats)
+    assert bound is None and solved == []
+    assert best.cost == pytest.approx(total_cost(data, greedy))
