@@ -131,11 +131,13 @@ def run(model_fd: int, shared_fd: int) -> None:
     h.passModel(lp)
     taken = [0.0]  # the offer last handed to HiGHS
 
+    def raise_bound(bound: float) -> None:
+        if abs(bound) < highspy.kHighsInf and bound > shared[BOUND]:
+            shared[BOUND] = bound
+
     def callback(kind: Any, message: str, data_out: Any, data_in: Any, user: Any) -> None:
         if kind == _CB.kCallbackMipInterrupt:
-            bound = float(data_out.mip_dual_bound)
-            if abs(bound) < highspy.kHighsInf and bound > shared[BOUND]:
-                shared[BOUND] = bound
+            raise_bound(float(data_out.mip_dual_bound))
             shared[INCUMBENT] = min(float(data_out.mip_primal_bound), shared[INCUMBENT])
         elif kind == _CB.kCallbackMipImprovingSolution:
             publish(np.asarray(data_out.mip_solution), float(data_out.objective_function_value))
@@ -159,8 +161,7 @@ def run(model_fd: int, shared_fd: int) -> None:
         publish(np.asarray(h.getSolution().col_value), objective)
         if status == highspy.HighsModelStatus.kOptimal:
             bound = min(bound, objective) if abs(bound) < highspy.kHighsInf else objective
-    if abs(bound) < highspy.kHighsInf and bound > shared[BOUND]:
-        shared[BOUND] = bound
+    raise_bound(bound)
     if status == highspy.HighsModelStatus.kOptimal:
         shared[STATUS] = OPTIMAL
     elif status == highspy.HighsModelStatus.kInfeasible:

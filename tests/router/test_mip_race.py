@@ -41,6 +41,17 @@ def mid_optimum() -> float:
     return mid_optimal_result().cost
 
 
+def long_race() -> MipRace:
+    """A race on :func:`mid_instance` with far more time than any test waits."""
+    data = mid_instance()
+    return MipRace(build_mip(data, build_candidates(data)), 600.0)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+RACE_PROGRAM = "import time\nfrom tests.router.test_mip_race import long_race\nr = long_race()\n"
+"""The start of a program run in its own interpreter (from :data:`ROOT`) with a race."""
+
+
 @settings(max_examples=60, deadline=None)
 @given(problem=CONTESTED)
 def test_race_bound_is_below_the_brute_force_optimum(problem: dict[str, Any]) -> None:
@@ -111,8 +122,7 @@ def _alive(pid: int) -> bool:
 def test_stopping_the_race_ends_it_at_once(after: float) -> None:
     """Told to stop, in presolve or in its root cuts, the race is killed, not waited for;
     what it had reported still counts, and nothing of it is left behind."""
-    data = mid_instance()
-    race = MipRace(build_mip(data, build_candidates(data)), 600.0)
+    race = long_race()
     pid = race._proc.pid
     time.sleep(after)
     start = time.perf_counter()
@@ -194,8 +204,7 @@ def test_route_takes_threads_and_refuses_fewer_than_one(
 
 def test_a_race_past_its_wait_reports_what_it_has_and_is_killed() -> None:
     """HiGHS may overrun its limit (long presolve): the caller does not wait for it."""
-    data = mid_instance()
-    race = MipRace(build_mip(data, build_candidates(data)), 600.0)
+    race = long_race()
     start = time.perf_counter()
     out = race.finish(stop=False, wait=0.2)
     assert time.perf_counter() - start < 2.0
@@ -207,21 +216,10 @@ def test_a_race_past_its_wait_reports_what_it_has_and_is_killed() -> None:
 def test_a_program_that_never_finishes_its_race_exits_at_once() -> None:
     """A race never finished is killed at exit: the program neither waits for HiGHS nor
     leaves it running."""
-    code = (
-        "import time\n"
-        "from tests.router.test_patterns import mid_instance\n"
-        "from router.candidates import build_candidates\n"
-        "from router.formulation import build_mip\n"
-        "from router.mip_race import MipRace\n"
-        "d = mid_instance()\n"
-        "r = MipRace(build_mip(d, build_candidates(d)), 600.0)\n"
-        "time.sleep(1.0)\n"
-        "print(r._proc.pid)\n"
-    )
-    root = Path(__file__).resolve().parents[2]
+    code = RACE_PROGRAM + "time.sleep(1.0)\nprint(r._proc.pid)\n"
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
     assert time.perf_counter() - start < 60.0
@@ -253,8 +251,7 @@ def test_a_dropped_race_is_killed() -> None:
     """A race no one finishes (an exception in the pipeline) dies with its object."""
     import gc
 
-    data = mid_instance()
-    race = MipRace(build_mip(data, build_candidates(data)), 600.0)
+    race = long_race()
     pid = race._proc.pid
     del race
     gc.collect()
@@ -264,20 +261,9 @@ def test_a_dropped_race_is_killed() -> None:
 def test_the_race_dies_with_its_parent_even_killed() -> None:
     """SIGKILL skips every exit handler: the worker goes anyway (Linux parent-death
     signal)."""
-    code = (
-        "import time\n"
-        "from tests.router.test_patterns import mid_instance\n"
-        "from router.candidates import build_candidates\n"
-        "from router.formulation import build_mip\n"
-        "from router.mip_race import MipRace\n"
-        "d = mid_instance()\n"
-        "r = MipRace(build_mip(d, build_candidates(d)), 600.0)\n"
-        "print(r._proc.pid, flush=True)\n"
-        "time.sleep(600)\n"
-    )
-    root = Path(__file__).resolve().parents[2]
+    code = RACE_PROGRAM + "print(r._proc.pid, flush=True)\ntime.sleep(600)\n"
     parent = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=root, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     assert parent.stdout is not None
     worker = int(parent.stdout.readline())
@@ -293,8 +279,7 @@ def test_the_race_dies_with_its_parent_even_killed() -> None:
 def test_finishing_from_two_threads_gives_one_outcome() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    data = mid_instance()
-    race = MipRace(build_mip(data, build_candidates(data)), 600.0)
+    race = long_race()
     time.sleep(0.5)
     with ThreadPoolExecutor(4) as pool:
         outs = list(pool.map(lambda _: race.finish(stop=True), range(4)))
