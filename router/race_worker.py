@@ -111,6 +111,7 @@ def run(model_fd: int, shared_fd: int) -> None:
     h.setOptionValue("threads", 1)
     h.setOptionValue("time_limit", float(model["seconds"]))
     h.setOptionValue("mip_rel_gap", float(model["gap"]))
+    h.setOptionValue("presolve", str(model.get("presolve", "choose")))
     # the caller finds plans; HiGHS is here for its root cuts
     h.setOptionValue("mip_heuristic_run_feasibility_jump", False)
     lp = highspy.HighsLp()

@@ -1,0 +1,116 @@
+"""Folding one-unit shipments into their only flow: a smaller MIP with the same optimum.
+
+Why: a shipment ``y_p`` whose only flow is one unit (``x_a ≤ y_p``, both binary) is, in
+every optimal plan, equal to that flow. On ``us-1000x100`` two thirds of the shipments
+are such (single-line orders of one unit), and a MIP solver's presolve spends over a
+second of probing to find this and little else; the race for a bound
+(:mod:`router.mip_race`) cannot spare it. Folded here with sparse algebra in milliseconds,
+the model's root LP is solved and cut while the solver's own presolve would still run.
+
+The rule, checked on the model and not assumed from how it was built: a LINK row
+``x_a − y_p ≤ 0`` is folded when it is ``y_p``'s only link, both variables are integral in
+[0, 1], ``y_p`` costs nothing negative, and ``y_p``'s other rows are ``≤`` rows where it
+has a non-negative coefficient (order capacities, split limits). Then lowering any
+solution's ``y_p`` to ``x_a`` keeps it feasible and no dearer, so imposing ``y_p = x_a``
+loses no optimum: ``y_p``'s column and cost are added to ``x_a``'s and the row dropped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from router.data import BoolArray, FloatArray, IntArray
+from router.formulation import LINK, MipModel
+
+
+@dataclass(frozen=True, eq=False)
+class Folded:
+    """``min c·w  s.t. row_lb ≤ A w ≤ row_ub, var_lb ≤ w ≤ var_ub``, w of the folded model.
+
+    Column ``j`` is the original column ``keep[j]``; the original column ``i`` takes the
+    value of folded column ``source[i]`` (a folded ``y_p`` that of its ``x_a``).
+    """
+
+    c: FloatArray
+    A: sp.csc_matrix
+    row_lb: FloatArray
+    row_ub: FloatArray
+    var_lb: FloatArray
+    var_ub: FloatArray
+    integral: BoolArray
+    keep: IntArray
+    source: IntArray
+
+    @property
+    def num_vars(self) -> int:
+        return int(self.c.size)
+
+    def reduce(self, values: FloatArray) -> FloatArray:
+        """A solution of the original model as one of this (``y_p`` lowered to ``x_a``)."""
+        return np.asarray(values, dtype=np.float64)[self.keep]
+
+    def expand(self, values: FloatArray) -> FloatArray:
+        """A solution of this model as one of the original."""
+        return np.asarray(values, dtype=np.float64)[self.source]
+
+
+def fold_unit_links(model: MipModel) -> Folded:
+    """``model`` with every one-unit, one-flow shipment folded into its flow (see above)."""
+    n = model.num_vars
+    coo = model.A.tocoo()
+    row, col, val = coo.row, coo.col, coo.data
+    link = model.row_kind[row] == LINK
+    # each LINK row is x_a (coefficient > 0) − cap·y_p (coefficient < 0)
+    xs = link & (val > 0)
+    ys = link & (val < 0)
+    nrows = model.A.shape[0]
+    x_of = np.full(nrows, -1, dtype=np.int64)
+    y_of = np.full(nrows, -1, dtype=np.int64)
+    y_coef = np.zeros(nrows)
+    x_of[row[xs]] = col[xs]
+    y_of[row[ys]] = col[ys]
+    y_coef[row[ys]] = val[ys]
+    x_coef = np.zeros(nrows)
+    x_coef[row[xs]] = val[xs]
+    rows = np.flatnonzero((x_of >= 0) & (y_of >= 0))
+    links_of_y = np.bincount(y_of[rows], minlength=n)
+    unit = (model.var_lb == 0) & (model.var_ub == 1) & model.integral
+    # a y column is safe to lower when it has no cost below zero and its other rows only
+    # cap it from above with a non-negative coefficient
+    unsafe = ~link & ((val < 0) | np.isfinite(model.row_lb[row]))
+    safe_y = (np.bincount(col[unsafe], minlength=n) == 0) & (model.c >= 0)
+    x, y = x_of[rows], y_of[rows]
+    ok = (
+        (links_of_y[y] == 1)
+        & (x_coef[rows] == 1)
+        & (y_coef[rows] == -1)
+        & unit[x]
+        & unit[y]
+        & safe_y[y]
+        & (model.row_lb[rows] == -np.inf)
+        & (model.row_ub[rows] == 0)
+    )
+    folded_rows, x, y = rows[ok], x[ok], y[ok]
+    drop = np.zeros(n, dtype=bool)
+    drop[y] = True
+    keep = np.flatnonzero(~drop)
+    new_index = np.cumsum(~drop) - 1
+    source = new_index.copy()
+    source[y] = new_index[x]
+    merge = sp.csr_matrix((np.ones(n), (np.arange(n), source)), shape=(n, keep.size))
+    keep_rows = np.ones(nrows, dtype=bool)
+    keep_rows[folded_rows] = False
+    return Folded(
+        c=np.asarray(merge.T @ model.c),
+        A=(model.A[keep_rows] @ merge).tocsc(),
+        row_lb=model.row_lb[keep_rows],
+        row_ub=model.row_ub[keep_rows],
+        var_lb=model.var_lb[keep],
+        var_ub=model.var_ub[keep],
+        integral=model.integral[keep],
+        keep=keep,
+        source=source,
+    )
