@@ -24,6 +24,7 @@ offered like any other.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -40,9 +41,18 @@ from router import race_worker as rw
 from router.backends import SolveOutcome
 from router.data import FloatArray
 from router.formulation import MipModel
-from router.presolve import fold_unit_links
+from router.presolve import fold_unit_links, relax_unfilled
 
 _WORKER = Path(rw.__file__).resolve()
+HIGHS_OPTIONS: dict[str, str | int] = {"presolve": "off", "mip_lp_age_limit": 3}
+"""HiGHS options of the race (measured on ``us-1000x100``, ``benchmarks/RESULTS.md``): no
+presolve (the model comes folded, see above), and cuts leave the LP after 3 rounds unused
+instead of 10 (the same cuts, rounds about a third faster)."""
+ROOT_OFFERS_SECONDS = 20.0
+"""A race with less time takes offered incumbents only once past its root node: with one,
+HiGHS's analytic centre after its fifth cut round takes seconds (5 s calls on
+``us-1000x100``: bound 22,877 instead of 22,881–22,885); a longer race takes them at once
+(they prune its search: 60 s calls proved the optimum in 2 of 3 runs, against none without)."""
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:
@@ -59,7 +69,7 @@ class MipRace:
     def __init__(self, model: MipModel, seconds: float, *, gap: float = 1e-6) -> None:
         self.model = model
         self._start = time.perf_counter()
-        self._folded = folded = fold_unit_links(model)
+        self._folded = folded = fold_unit_links(relax_unfilled(model))
         a = folded.A
         size = rw.layout_size(folded.num_vars)
         self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
@@ -76,7 +86,8 @@ class MipRace:
                 var_ub=folded.var_ub,
                 integral=folded.integral,
                 seconds=max(seconds, 0.01),
-                presolve=np.array("off"),
+                options=np.array(json.dumps(HIGHS_OPTIONS)),
+                root_offers=seconds >= ROOT_OFFERS_SECONDS,
                 gap=gap,
             )
             model_file.flush()

@@ -20,6 +20,7 @@ one killed by a signal that skips its exit handlers.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -111,7 +112,8 @@ def run(model_fd: int, shared_fd: int) -> None:
     h.setOptionValue("threads", 1)
     h.setOptionValue("time_limit", float(model["seconds"]))
     h.setOptionValue("mip_rel_gap", float(model["gap"]))
-    h.setOptionValue("presolve", str(model.get("presolve", "choose")))
+    for name, value in json.loads(str(model.get("options", "{}"))).items():
+        h.setOptionValue(name, value)
     # the caller finds plans; HiGHS is here for its root cuts
     h.setOptionValue("mip_heuristic_run_feasibility_jump", False)
     lp = highspy.HighsLp()
@@ -131,6 +133,7 @@ def run(model_fd: int, shared_fd: int) -> None:
     ]
     h.passModel(lp)
     taken = [0.0]  # the offer last handed to HiGHS
+    root_offers = bool(model.get("root_offers", True))
 
     def raise_bound(bound: float) -> None:
         if abs(bound) < highspy.kHighsInf and bound > shared[BOUND]:
@@ -142,7 +145,9 @@ def run(model_fd: int, shared_fd: int) -> None:
             shared[INCUMBENT] = min(float(data_out.mip_primal_bound), shared[INCUMBENT])
         elif kind == _CB.kCallbackMipImprovingSolution:
             publish(np.asarray(data_out.mip_solution), float(data_out.objective_function_value))
-        elif kind == _CB.kCallbackMipUserSolution:
+        elif kind == _CB.kCallbackMipUserSolution and (root_offers or data_out.mip_node_count):
+            # (an incumbent during the root makes HiGHS's analytic centre, computed after
+            # its fifth cut round, take seconds: a short race keeps its root undisturbed)
             offer = read_vector(shared, OFFER_SEQ, HEADER, n)
             if offer is not None and offer[0] != taken[0]:
                 taken[0] = offer[0]

@@ -13,7 +13,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from router.candidates import build_candidates
 from router.formulation import LINK, ORDERS, MipModel, build_mip
-from router.presolve import Folded, fold_unit_links
+from router.presolve import Folded, fold_unit_links, relax_unfilled
 from tests.router.test_optimality import compile_problem
 from tests.router.test_patterns import CONTESTED, mid_instance
 
@@ -49,7 +49,7 @@ def test_folding_keeps_the_optimum_and_maps_solutions_both_ways(problem: dict[st
     if cand.num_pairs == 0:
         return
     model = build_mip(data, cand)
-    folded = fold_unit_links(model)
+    folded = fold_unit_links(relax_unfilled(model))  # as the race gets it
     best, v = solve(model)
     best_folded, w = solve(folded)
     assert best_folded == pytest.approx(best, abs=1e-6)
@@ -108,3 +108,11 @@ def test_leaves_a_shipment_that_may_not_be_lowered(model: MipModel) -> None:
     folded = fold_unit_links(model)
     assert folded.num_vars == 2 and folded.A.shape[0] == 3
     np.testing.assert_array_equal(folded.expand(np.array([1.0, 1.0])), [1.0, 1.0])
+
+
+def test_only_unfilled_units_become_continuous() -> None:
+    model = build_mip(mid_instance(), build_candidates(mid_instance()))
+    relaxed = relax_unfilled(model)
+    u = np.arange(model.num_vars) >= model.num_pairs + model.num_arcs
+    assert not relaxed.integral[u].any()
+    assert relaxed.integral[~u].all() and model.integral.all()
