@@ -51,7 +51,7 @@ from router.data import ProblemData
 from router.formulation import build_mip, vector_from_assignment
 from router.greedy import route_greedy
 from router.lagrange import lagrangian_bound
-from router.mip_race import MipRace
+from router.mip_race import MipRace, RaceWorker
 from router.neighbourhood import home_bundles, improve
 from router.patterns import column_generation as decompose
 from router.patterns import master_plan
@@ -169,11 +169,10 @@ class _Race:
         wait = max(self.end - reserve - time.perf_counter(), 0.0)
         return self.race.finish(stop=stop, wait=wait)
 
-    @classmethod
-    def start(
-        cls, data: ProblemData, cand: Candidates, params: SolveParams, clock: _Clock
-    ) -> _Race | None:
-        """A race when there is a spare thread and the problem is the mid-size kind."""
+    @staticmethod
+    def spawn(cand: Candidates, params: SolveParams, clock: _Clock) -> RaceWorker | None:
+        """A worker process, started (it imports while the baseline and the model are
+        built) when there is a spare thread and the problem is the mid-size kind."""
         if params.threads < 2 or not SUPPORT_MIN_PAIRS < cand.num_pairs <= LARGE_PAIRS:
             return None
         seconds = params.time_limit * RACE_SHARE - clock.elapsed()
@@ -182,12 +181,31 @@ class _Race:
         # so that a hopeless race does not even build its model)
         if seconds < (3 * cand.num_arcs / RACE_NONZEROS) ** 2:
             return None
+        try:
+            return RaceWorker()
+        except OSError:  # no process to be had (descriptors, memory): no race, no harm
+            return None
+
+    @classmethod
+    def start(
+        cls,
+        data: ProblemData,
+        cand: Candidates,
+        params: SolveParams,
+        clock: _Clock,
+        worker: RaceWorker | None,
+    ) -> _Race | None:
+        """The race on ``worker``'s process, unless the model is too large for the time."""
+        if worker is None:
+            return None
+        seconds = params.time_limit * RACE_SHARE - clock.elapsed()
         model = build_mip(data, cand)
         if seconds < (model.A.nnz / RACE_NONZEROS) ** 2:
+            worker.cancel()
             return None
         try:
-            race = MipRace(model, seconds, gap=params.rel_gap)
-        except OSError:  # no process to be had (descriptors, memory): no race, no harm
+            race = MipRace(model, seconds, gap=params.rel_gap, worker=worker)
+        except OSError:  # the file could not be written (disk full): no race, no harm
             return None
         return cls(data, cand, race, clock, params)
 
@@ -228,6 +246,7 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     data = problem if isinstance(problem, ProblemData) else ProblemData.from_problem(problem)
     cand = build_candidates(data)
     t_cand = clock.elapsed()
+    worker = _Race.spawn(cand, params, clock)
     best = _Best(data, route_greedy(data, cand))
     t_base = clock.elapsed()
     stats: dict[str, float] = {
@@ -238,7 +257,7 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     bound: float | None = best.cost if cand.num_pairs == 0 else None  # nothing can ship
 
     min_stage = min(MIN_STAGE_SECONDS, 0.02 * params.time_limit)
-    race = _Race.start(data, cand, params, clock)
+    race = _Race.start(data, cand, params, clock, worker)
     if race is not None:
         params = replace(params, threads=params.threads - 1)  # one core is the race's
         stats["race"] = 1.0

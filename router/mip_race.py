@@ -63,19 +63,75 @@ def _kill(proc: subprocess.Popen[bytes]) -> None:
     proc.wait()
 
 
-class MipRace:
-    """HiGHS on ``model`` in a child process; :meth:`finish` ends it and reports."""
+class RaceWorker:
+    """A started worker process, importing its modules while the caller builds the model.
 
-    def __init__(self, model: MipModel, seconds: float, *, gap: float = 1e-6) -> None:
+    The interpreter and its imports take about 0.1 s: spawned before the candidates'
+    baseline plan and the model are built, the worker is ready when the model is. It
+    waits for :class:`MipRace` to hand it a model (or ends when :meth:`cancel` closes its
+    input); it holds two unnamed temporary files, the model's and the shared floats'.
+    """
+
+    def __init__(self) -> None:
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the race)
+        self.model_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed at start)
+        self.shared_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed at start)
+        fds = (self.model_file.fileno(), self.shared_file.fileno())
+        try:
+            self.proc = subprocess.Popen(
+                # -P: the worker's directory (router/) is not put on sys.path
+                [sys.executable, "-P", str(_WORKER), *map(str, fds), str(os.getpid())],
+                pass_fds=fds,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=self.errors,
+            )
+        except OSError:
+            self._close_files()
+            raise
+        self._reaper = weakref.finalize(self, _kill, self.proc)
+
+    def _close_files(self) -> None:
+        for f in (self.errors, self.model_file, self.shared_file):
+            f.close()
+
+    def handed_over(self) -> None:
+        """The process is a race's now: dropping this object no longer ends it."""
+        self._reaper.detach()
+
+    def cancel(self) -> None:
+        """No race after all: the worker ends."""
+        self._reaper()
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        self._close_files()
+
+
+class MipRace:
+    """HiGHS on ``model`` in a child process; :meth:`finish` ends it and reports.
+
+    ``worker``: a :class:`RaceWorker` started earlier (default: one started now).
+    """
+
+    def __init__(
+        self,
+        model: MipModel,
+        seconds: float,
+        *,
+        gap: float = 1e-6,
+        worker: RaceWorker | None = None,
+    ) -> None:
         self.model = model
         self._start = time.perf_counter()
-        self._folded = folded = fold_unit_links(relax_unfilled(model))
-        a = folded.A
-        size = rw.layout_size(folded.num_vars)
-        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in finish)
-        with tempfile.TemporaryFile() as model_file, tempfile.TemporaryFile() as shared_file:
+        worker = worker or RaceWorker()
+        self._proc, self._errors = worker.proc, worker.errors
+        try:
+            self._folded = folded = fold_unit_links(relax_unfilled(model))
+            a = folded.A
+            size = rw.layout_size(folded.num_vars)
             np.savez(
-                model_file,
+                worker.model_file,
                 c=folded.c,
                 indptr=a.indptr.astype(np.int32),
                 indices=a.indices.astype(np.int32),
@@ -90,25 +146,22 @@ class MipRace:
                 root_offers=seconds >= ROOT_OFFERS_SECONDS,
                 gap=gap,
             )
-            model_file.flush()
-            shared_file.truncate(size * 8)
-            # the map keeps the file open once closed here
-            self._shared = np.memmap(shared_file, dtype=np.float64, mode="r+", shape=(size,))
+            worker.model_file.flush()
+            worker.shared_file.truncate(size * 8)
+            # the map keeps the file open once closed below
+            self._shared = np.memmap(worker.shared_file, dtype=np.float64, mode="r+", shape=(size,))
             self._shared[rw.BOUND] = -np.inf
             self._shared[rw.INCUMBENT] = np.inf
-            fds = (model_file.fileno(), shared_file.fileno())
-            try:
-                self._proc = subprocess.Popen(
-                    # -P: the worker's directory (router/) is not put on sys.path
-                    [sys.executable, "-P", str(_WORKER), *map(str, fds), str(os.getpid())],
-                    pass_fds=fds,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=self._errors,
-                )
-            except OSError:
-                self._errors.close()
-                raise
+            self._shared.flush()
+            assert self._proc.stdin is not None
+            self._proc.stdin.write(b"go\n")  # the worker reads the model now
+            self._proc.stdin.close()
+        except BaseException:
+            worker.cancel()
+            raise
+        worker.model_file.close()
+        worker.shared_file.close()
+        worker.handed_over()
         self._outcome: SolveOutcome | None = None
         self._last_incumbent = float("inf")
         self._lock = threading.Lock()

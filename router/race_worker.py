@@ -8,9 +8,11 @@ on ``us-1000x100``). A process can be killed at once, so the caller never waits 
 and a left-over solve never keeps a core or a program's exit hostage.
 
 Run as a script (``python -P race_worker.py MODEL_FD SHARED_FD PARENT_PID``), it imports
-only numpy and highspy: it starts in about 0.1 s, not the 0.7 s the router package takes.
-The two file descriptors are unnamed temporary files the parent passes down (nothing is
-left on disk, whoever dies first): the MIP and its options as ``.npz``, and the shared
+only numpy and highspy: it starts in about 0.1 s, not the 0.7 s the router package takes,
+and the parent starts it before it builds the model; it then waits for a line ``go`` on
+its standard input (and ends on anything else, or none). The two file descriptors are
+unnamed temporary files the parent passes down (nothing is left on disk, whoever dies
+first): the MIP and its options as ``.npz``, and the shared
 floats, laid out as below and memory-mapped by both. A vector is written under a sequence
 number that is odd while it is being written, so a reader never takes a half-written one;
 solutions go to two buffers in turn, so a child killed mid-write still leaves the
@@ -179,4 +181,6 @@ def run(model_fd: int, shared_fd: int) -> None:
 
 if __name__ == "__main__":
     _die_with(int(sys.argv[3]))
-    run(int(sys.argv[1]), int(sys.argv[2]))
+    # started before its model is written: wait for the parent's word (end if none comes)
+    if sys.stdin.buffer.readline().strip() == b"go":
+        run(int(sys.argv[1]), int(sys.argv[2]))

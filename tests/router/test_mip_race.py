@@ -21,7 +21,7 @@ from router import SolveParams, assignment_violations, optimize, total_cost
 from router.candidates import build_candidates
 from router.formulation import build_mip, vector_from_assignment
 from router.greedy import route_greedy
-from router.mip_race import MipRace
+from router.mip_race import MipRace, RaceWorker
 from router.relaxation import to_assignment
 from router.result import RoutingResult
 from tests.router.test_optimality import assert_valid_result, compile_problem, cost_tol
@@ -296,4 +296,65 @@ def test_without_a_process_optimize_runs_without_the_race(monkeypatch: pytest.Mo
     data = mid_instance()
     result = optimize(data, SolveParams(backend="scip", time_limit=2.0, threads=2))
     assert "race" not in result.stats
+    assert assignment_violations(data, result.assignment) == []
+
+
+def _children() -> set[int]:
+    """This process's live (not zombie) children, from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_that_gets_no_model_ends() -> None:
+    """Started early, a worker waits for its model; cancelled or told nothing, it ends
+    cleanly, and dropped, it is killed."""
+    import gc
+
+    cancelled = RaceWorker()
+    cancelled.cancel()
+    assert cancelled.proc.poll() is not None
+
+    unspoken = RaceWorker()
+    assert unspoken.proc.stdin is not None
+    unspoken.proc.stdin.close()
+    assert unspoken.proc.wait(timeout=30) == 0
+    unspoken.errors.seek(0)
+    assert unspoken.errors.read() == b""
+    unspoken.cancel()
+
+    dropped = RaceWorker()
+    pid = dropped.proc.pid
+    del dropped
+    gc.collect()
+    assert not _alive(pid)
+
+
+def test_a_race_given_up_after_its_worker_started_leaves_no_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker starts before the model is built; a model then found too large for the
+    time cancels it."""
+    real_start = router.batch._Race.start
+    started: list[RaceWorker | None] = []
+
+    def start(*args: Any) -> Any:
+        started.append(args[-1])
+        monkeypatch.setattr(router.batch, "RACE_NONZEROS", 1.0)  # every model too large
+        return real_start(*args)
+
+    monkeypatch.setattr(router.batch._Race, "start", start)
+    before = _children()
+    data = mid_instance()
+    result = optimize(data, SolveParams(backend="scip", time_limit=2.0, threads=2))
+    assert started and started[0] is not None  # a worker was started ...
+    assert "race" not in result.stats  # ... and no race run
+    assert started[0].proc.poll() is not None
+    assert _children() <= before
     assert assignment_violations(data, result.assignment) == []
