@@ -200,13 +200,17 @@ class _Race:
         if worker is None:
             return None
         seconds = params.time_limit * RACE_SHARE - clock.elapsed()
-        model = build_mip(data, cand)
+        try:
+            model = build_mip(data, cand)
+        except BaseException:
+            worker.cancel()
+            raise
         if seconds < (model.A.nnz / RACE_NONZEROS) ** 2:
             worker.cancel()
             return None
         try:
             race = MipRace(model, seconds, gap=params.rel_gap, worker=worker)
-        except OSError:  # the file could not be written (disk full): no race, no harm
+        except OSError:  # the worker died, a file could not be written: no race, no harm
             return None
         return cls(data, cand, race, clock, params)
 
@@ -250,10 +254,11 @@ def _fix_and_optimize(
     clock: _Clock,
     stats: dict[str, float],
 ) -> float | None:
-    """Fix-and-optimize over bundles of neighbouring orders with all their candidates (the
-    master only knows the patterns it priced, a neighbourhood's compact MIP knows them
-    all): one pass, or with a race (which proves the bound) passes while they gain. The
-    bound, raised by the race if it has ended."""
+    """Fix-and-optimize over bundles of neighbouring orders with all their candidates in
+    ``cand`` (the master only knows the patterns it priced, a neighbourhood's compact MIP
+    knows them all; after reduced-cost fixing, every candidate a cheaper plan can use):
+    one pass, or with a race (which proves the bound) passes while they gain. The bound,
+    raised by the race if it has ended."""
     groups = home_bundles(data, cand, MID_BUNDLE_ORDERS)
     while clock.left() > 0.2 and not _proven(best.cost, bound, params.rel_gap):
         before = best.cost

@@ -34,6 +34,7 @@ import time
 import warnings
 import weakref
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -55,12 +56,16 @@ HiGHS's analytic centre after its fifth cut round takes seconds (5 s calls on
 (they prune its search: 60 s calls proved the optimum in 2 of 3 runs, against none without)."""
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """End the worker now (and reap it): at finish, when the race is dropped unfinished,
-    or at exit at the latest."""
+def _kill(proc: subprocess.Popen[bytes], files: tuple[IO[bytes], ...] = ()) -> None:
+    """End the worker now (and reap it), then close ``files``: at finish, when the race or
+    its worker is dropped unused, or at exit at the latest."""
     if proc.poll() is None:
         proc.kill()
     proc.wait()
+    for f in (*files, proc.stdin):
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
 
 
 class RaceWorker:
@@ -68,16 +73,17 @@ class RaceWorker:
 
     The interpreter and its imports take about 0.1 s: spawned before the candidates'
     baseline plan and the model are built, the worker is ready when the model is. It
-    waits for :class:`MipRace` to hand it a model (or ends when :meth:`cancel` closes its
-    input); it holds two unnamed temporary files, the model's and the shared floats'.
+    waits for :class:`MipRace` to hand it a model; :meth:`cancel` (or dropping this
+    object before that) kills it. It holds two unnamed temporary files, the model's and
+    the shared floats', and a third for its error output.
     """
 
     def __init__(self) -> None:
-        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by the race)
-        self.model_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed at start)
-        self.shared_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed at start)
-        fds = (self.model_file.fileno(), self.shared_file.fileno())
-        try:
+        with contextlib.ExitStack() as opened:
+            self.errors = opened.enter_context(tempfile.TemporaryFile())
+            self.model_file = opened.enter_context(tempfile.TemporaryFile())
+            self.shared_file = opened.enter_context(tempfile.TemporaryFile())
+            fds = (self.model_file.fileno(), self.shared_file.fileno())
             self.proc = subprocess.Popen(
                 # -P: the worker's directory (router/) is not put on sys.path
                 [sys.executable, "-P", str(_WORKER), *map(str, fds), str(os.getpid())],
@@ -86,26 +92,33 @@ class RaceWorker:
                 stdout=subprocess.DEVNULL,
                 stderr=self.errors,
             )
-        except OSError:
-            self._close_files()
-            raise
-        self._reaper = weakref.finalize(self, _kill, self.proc)
+            opened.pop_all()  # all open: the finalizer closes them from here on
+        self._reaper = weakref.finalize(
+            self, _kill, self.proc, (self.errors, self.model_file, self.shared_file)
+        )
 
-    def _close_files(self) -> None:
-        for f in (self.errors, self.model_file, self.shared_file):
-            f.close()
-
-    def handed_over(self) -> None:
-        """The process is a race's now: dropping this object no longer ends it."""
-        self._reaper.detach()
+    @property
+    def handed(self) -> bool:
+        return not self._reaper.alive
 
     def cancel(self) -> None:
-        """No race after all: the worker ends."""
+        """No race after all: the worker is killed and its files closed (once a race has
+        it, only the race ends it)."""
         self._reaper()
-        if self.proc.stdin is not None:
-            with contextlib.suppress(OSError):
-                self.proc.stdin.close()
-        self._close_files()
+
+    def hand_over(self) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+        """The process and its error file, for a race that ends them from now on."""
+        self._reaper.detach()
+        for f in (self.model_file, self.shared_file):
+            f.close()
+        return self.proc, self.errors
+
+    def failure(self) -> str:
+        """The worker's error output if it has ended with an error, else ''."""
+        if self.proc.poll() is None or self.proc.returncode <= 0 or self.errors.closed:
+            return ""
+        self.errors.seek(0)
+        return self.errors.read()[-2000:].decode(errors="replace")
 
 
 class MipRace:
@@ -125,7 +138,8 @@ class MipRace:
         self.model = model
         self._start = time.perf_counter()
         worker = worker or RaceWorker()
-        self._proc, self._errors = worker.proc, worker.errors
+        if worker.handed:
+            raise ValueError("this worker already has a race")
         try:
             self._folded = folded = fold_unit_links(relax_unfilled(model))
             a = folded.A
@@ -148,24 +162,27 @@ class MipRace:
             )
             worker.model_file.flush()
             worker.shared_file.truncate(size * 8)
-            # the map keeps the file open once closed below
+            # the map keeps the file open once it is closed
             self._shared = np.memmap(worker.shared_file, dtype=np.float64, mode="r+", shape=(size,))
             self._shared[rw.BOUND] = -np.inf
             self._shared[rw.INCUMBENT] = np.inf
             self._shared.flush()
-            assert self._proc.stdin is not None
-            self._proc.stdin.write(b"go\n")  # the worker reads the model now
-            self._proc.stdin.close()
+            stdin = worker.proc.stdin
+            assert stdin is not None
+            stdin.write(b"go\n")  # the worker reads the model now
+            stdin.close()
         except BaseException:
+            failure = worker.failure()  # e.g. it could not start HiGHS: say so
             worker.cancel()
+            if failure:
+                warnings.warn(f"the MIP race failed: {failure}", RuntimeWarning, stacklevel=2)
             raise
-        worker.model_file.close()
-        worker.shared_file.close()
-        worker.handed_over()
         self._outcome: SolveOutcome | None = None
         self._last_incumbent = float("inf")
         self._lock = threading.Lock()
-        self._reaper = weakref.finalize(self, _kill, self._proc)
+        self._proc, self._errors = worker.proc, worker.errors
+        self._reaper = weakref.finalize(self, _kill, self._proc, (self._errors,))
+        worker.hand_over()
 
     def offer(self, values: FloatArray) -> None:
         """A feasible vector of the model (an incumbent), taken at HiGHS's next chance."""
@@ -196,7 +213,8 @@ class MipRace:
         with self._lock:
             if self._outcome is not None:
                 return self._outcome
-            self._reaper()  # kills the worker unless it has ended
+            self._reaper.detach()
+            _kill(self._proc)  # unless it has ended; its error file is read first
             self._outcome = self._read(time.perf_counter() - self._start)
             self._last_incumbent = float(self._shared[rw.INCUMBENT])
             if self._proc.returncode > 0:  # the worker failed (a kill gives a negative code)

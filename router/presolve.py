@@ -8,9 +8,10 @@ second of probing to find this and little else; the race for a bound
 the model's root LP is solved and cut while the solver's own presolve would still run.
 
 The rule, checked on the model and not assumed from how it was built: a LINK row
-``x_a − y_p ≤ 0`` is folded when it is ``y_p``'s only link, both variables are integral in
-[0, 1], ``y_p`` costs nothing negative, and ``y_p``'s other rows are ``≤`` rows where it
-has a non-negative coefficient (order capacities, split limits). Then lowering any
+``x_a − y_p ≤ 0`` of exactly these two entries is folded when both variables are
+integral in [0, 1], ``y_p`` costs nothing negative, ``y_p``'s every other row is a ``≤``
+row where it has a non-negative coefficient (order capacities, split limits), and
+``x_a`` is not itself a shipment folded elsewhere. Then lowering any
 solution's ``y_p`` to ``x_a`` keeps it feasible and no dearer, so imposing ``y_p = x_a``
 loses no optimum: ``y_p``'s column and cost are added to ``x_a``'s and the row dropped.
 """
@@ -60,39 +61,36 @@ class Folded:
 def fold_unit_links(model: MipModel) -> Folded:
     """``model`` with every one-unit, one-flow shipment folded into its flow (see above)."""
     n = model.num_vars
+    nrows = model.A.shape[0]
     coo = model.A.tocoo()
     row, col, val = coo.row, coo.col, coo.data
     link = model.row_kind[row] == LINK
-    # each LINK row is x_a (coefficient > 0) − cap·y_p (coefficient < 0)
-    xs = link & (val > 0)
-    ys = link & (val < 0)
-    nrows = model.A.shape[0]
+    # a foldable row is a LINK row of exactly two entries, x_a (+1) and y_p (−1)
+    entries = np.bincount(row, minlength=nrows)
+    xs = link & (val == 1) & (entries[row] == 2)
+    ys = link & (val == -1) & (entries[row] == 2)
     x_of = np.full(nrows, -1, dtype=np.int64)
     y_of = np.full(nrows, -1, dtype=np.int64)
-    y_coef = np.zeros(nrows)
     x_of[row[xs]] = col[xs]
     y_of[row[ys]] = col[ys]
-    y_coef[row[ys]] = val[ys]
-    x_coef = np.zeros(nrows)
-    x_coef[row[xs]] = val[xs]
     rows = np.flatnonzero((x_of >= 0) & (y_of >= 0))
-    links_of_y = np.bincount(y_of[rows], minlength=n)
-    unit = (model.var_lb == 0) & (model.var_ub == 1) & model.integral
-    # a y column is safe to lower when it has no cost below zero and its other rows only
-    # cap it from above with a non-negative coefficient
-    unsafe = ~link & ((val < 0) | np.isfinite(model.row_lb[row]))
-    safe_y = (np.bincount(col[unsafe], minlength=n) == 0) & (model.c >= 0)
     x, y = x_of[rows], y_of[rows]
+    unit = (model.var_lb == 0) & (model.var_ub == 1) & model.integral
+    # y may be lowered when it costs nothing negative and every row of it, but the one
+    # folded, caps it from above with a non-negative coefficient: its entry there is then
+    # its only "unsafe" one (negative, or in a row with a lower limit)
+    unsafe = (val < 0) | np.isfinite(model.row_lb[row])
+    unsafe_of = np.bincount(col[unsafe], minlength=n)
     ok = (
-        (links_of_y[y] == 1)
-        & (x_coef[rows] == 1)
-        & (y_coef[rows] == -1)
-        & unit[x]
+        unit[x]
         & unit[y]
-        & safe_y[y]
+        & (unsafe_of[y] == 1)
+        & (model.c[y] >= 0)
         & (model.row_lb[rows] == -np.inf)
         & (model.row_ub[rows] == 0)
     )
+    # no chains: a flow that is itself a shipment folded elsewhere stays as it is
+    ok &= ~np.isin(x, y[ok])
     folded_rows, x, y = rows[ok], x[ok], y[ok]
     drop = np.zeros(n, dtype=bool)
     drop[y] = True

@@ -115,7 +115,8 @@ def run(model_fd: int, shared_fd: int) -> None:
     h.setOptionValue("time_limit", float(model["seconds"]))
     h.setOptionValue("mip_rel_gap", float(model["gap"]))
     for name, value in json.loads(str(model.get("options", "{}"))).items():
-        h.setOptionValue(name, value)
+        if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
+            print(f"HiGHS refused option {name} = {value!r}", file=sys.stderr)
     # the caller finds plans; HiGHS is here for its root cuts
     h.setOptionValue("mip_heuristic_run_feasibility_jump", False)
     lp = highspy.HighsLp()

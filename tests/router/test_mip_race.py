@@ -262,14 +262,13 @@ def test_the_race_dies_with_its_parent_even_killed() -> None:
     """SIGKILL skips every exit handler: the worker goes anyway (Linux parent-death
     signal)."""
     code = RACE_PROGRAM + "print(r._proc.pid, flush=True)\ntime.sleep(600)\n"
-    parent = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
-    assert parent.stdout is not None
-    worker = int(parent.stdout.readline())
-    assert _alive(worker)
-    parent.kill()
-    parent.wait()
+    ) as parent:
+        assert parent.stdout is not None
+        worker = int(parent.stdout.readline())
+        assert _alive(worker)
+        parent.kill()
     deadline = time.perf_counter() + 10.0
     while _alive(worker) and time.perf_counter() < deadline:
         time.sleep(0.05)
@@ -358,3 +357,21 @@ def test_a_race_given_up_after_its_worker_started_leaves_no_process(
     assert started[0].proc.poll() is not None
     assert _children() <= before
     assert assignment_violations(data, result.assignment) == []
+
+
+def test_a_worker_that_fails_before_its_model_says_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A worker that dies at start (say, HiGHS cannot be loaded): no race, and a warning
+    with its error output rather than silence."""
+    import router.mip_race
+
+    broken = tmp_path / "broken_worker.py"
+    broken.write_text("import sys\nsys.stderr.write('boom: no highspy here')\nsys.exit(1)\n")
+    monkeypatch.setattr(router.mip_race, "_WORKER", broken)
+    worker = RaceWorker()
+    worker.proc.wait(timeout=30)
+    data = mid_instance()
+    with pytest.warns(RuntimeWarning, match="boom: no highspy here"), pytest.raises(OSError):
+        MipRace(build_mip(data, build_candidates(data)), 5.0, worker=worker)
+    assert worker.errors.closed and worker.model_file.closed

@@ -116,3 +116,52 @@ def test_only_unfilled_units_become_continuous() -> None:
     u = np.arange(model.num_vars) >= model.num_pairs + model.num_arcs
     assert not relaxed.integral[u].any()
     assert relaxed.integral[~u].all() and model.integral.all()
+
+
+def small(a: list[list[float]], c: list[float], lb: list[float], ub: list[float]) -> MipModel:
+    """A hand-made binary MIP whose rows all count as LINK rows (the folding rule must
+    still check each one)."""
+    A = sp.csr_matrix(np.array(a))
+    n = A.shape[1]
+    return MipModel(
+        c=np.array(c),
+        A=A,
+        row_lb=np.array(lb),
+        row_ub=np.array(ub),
+        var_lb=np.zeros(n),
+        var_ub=np.ones(n),
+        integral=np.ones(n, dtype=bool),
+        num_pairs=0,
+        num_arcs=0,
+        num_lines=n,
+        row_kind=np.full(len(lb), LINK),
+        row_ref=np.zeros(len(lb), dtype=np.int64),
+    )
+
+
+INF = np.inf
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        # x1 + x2 − y ≤ 0 with x1 = 1: a row of three entries is no fold
+        small([[1, 1, -1], [1, 0, 0]], [0, -3, 5], [-INF, 1], [0, 1]),
+        # x − y ≤ 0, y − z ≤ 0, x = 1: y is a flow in one row and a shipment in the other
+        small(
+            [[0, -1, 1, 0], [0, 1, 0, -1], [0, 0, 1, 0], [1, 0, 0, 0]],
+            [1, 0, 0, 7],
+            [-INF, -INF, 1, 0],
+            [0, 0, 1, 1],
+        ),
+        # x − y ≤ 0 and −y ≤ −1: y may not be lowered to x
+        small([[1, -1], [0, -1]], [5, 1], [-INF, -INF], [0, -1]),
+    ],
+    ids=["three entries", "chain", "y held up by another row"],
+)
+def test_folding_never_changes_the_optimum_of_odd_models(model: MipModel) -> None:
+    folded = fold_unit_links(model)
+    best, _ = solve(model)
+    best_folded, w = solve(folded)
+    assert best_folded == pytest.approx(best, abs=1e-9)
+    assert feasible(model, folded.expand(w))
