@@ -100,21 +100,27 @@ pass ends early and the compact steps get the rest)."""
 RACE_SHARE = 0.98
 """With a spare thread, the compact MIP races until this share of the time limit (its root
 cuts are the bound), and is killed then if still running (HiGHS overruns its own limit in
-long presolves). The plan is priced before, while it runs; the main stages stop at
-:data:`RACE_MAIN_SHARE`."""
+long presolves). The plan is priced before, while it runs."""
 RACE_MAIN_SHARE = 0.92
-"""With a race, the main stages' deadline (instead of :class:`_Clock`'s 0.85)."""
+"""With a race, the main stages' deadline (instead of :class:`_Clock`'s 0.85: the race
+holds the answer until :data:`RACE_SHARE` anyway). Measured but not adopted without a
+race: 0.92 brings ``vn-day`` at 5 s on one thread from 42,184.64–42,393.81 to 41,729.15
+(its master MIP's last improvement needs the time), but ``us-1000x100`` at 5 s then ends
+at 4.90–4.92 s (its component MIPs run 0.2 s past the stages' deadline): too close."""
 MIN_STAGE_SECONDS = 0.1
 """A stage of the compact path (steps 4–7) starts only with this much time left (or 2 % of
 the limit, if less): each has a fixed cost (models to build, solvers to start) that would
 otherwise run past the limit (``vn-day`` at 5 s ended at 5.22 s: its component MIPs had
 started with 0.01 s left)."""
-RACE_NONZEROS = 75_000.0
-"""The race starts only with at least (nonzeros / this)² seconds: about what HiGHS needs
-for presolve, root LP and a first round of cuts on one core of the benchmark machine,
-which grows faster than the model (``us-1000x100``, 152 thousand nonzeros: 4.5 s;
-``vn-day``, 336 thousand: presolve alone 5 s, the root LP not done at 12 s). With less
-the race would end with no useful bound, and the core is better left to the pipeline."""
+MIN_RACE_SECONDS = 1.0
+"""With a spare thread a mid-size problem always races (below this, no process is worth
+starting). The race used to wait for (nonzeros / 75,000)² seconds, what HiGHS needed for
+presolve, root LP and a first cut round; with the folded model and no presolve it starts
+cutting at once, and even a race too short for a useful bound is the better use of the
+second core: the main stages then run their MIPs on one thread, which on ``vn-day`` finds
+better plans than two (10 s: 41,724.93 against 41,899.50; 15 s: 41,630.76 with bound
+41,576.13 against 41,779.78 with 41,534.64), and on a generated US day of 138,275
+candidate shipments at 5 s 19,051.93 (gap 0.133 %) against 19,081.89 (0.289 %)."""
 
 
 class _Best:
@@ -176,11 +182,7 @@ class _Race:
         built) when there is a spare thread and the problem is the mid-size kind."""
         if params.threads < 2 or not SUPPORT_MIN_PAIRS < cand.num_pairs <= LARGE_PAIRS:
             return None
-        seconds = params.time_limit * RACE_SHARE - clock.elapsed()
-        # no root cuts before the limit: the core is better left idle (every arc has at
-        # least 3 nonzeros, its demand row and both sides of its link row: checked first
-        # so that a hopeless race does not even build its model)
-        if seconds < (3 * cand.num_arcs / RACE_NONZEROS) ** 2:
+        if params.time_limit * RACE_SHARE - clock.elapsed() < MIN_RACE_SECONDS:
             return None
         try:
             return RaceWorker()
@@ -196,18 +198,15 @@ class _Race:
         clock: _Clock,
         worker: RaceWorker | None,
     ) -> _Race | None:
-        """The race on ``worker``'s process, unless the model is too large for the time."""
+        """The race on ``worker``'s process (the model is built here), or None without one."""
         if worker is None:
             return None
-        seconds = params.time_limit * RACE_SHARE - clock.elapsed()
         try:
             model = build_mip(data, cand)
         except BaseException:
             worker.cancel()
             raise
-        if seconds < (model.A.nnz / RACE_NONZEROS) ** 2:
-            worker.cancel()
-            return None
+        seconds = params.time_limit * RACE_SHARE - clock.elapsed()
         try:
             race = MipRace(model, seconds, gap=params.rel_gap, worker=worker)
         except OSError:  # the worker died, a file could not be written: no race, no harm

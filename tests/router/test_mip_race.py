@@ -338,23 +338,28 @@ def test_a_worker_that_gets_no_model_ends() -> None:
 def test_a_race_given_up_after_its_worker_started_leaves_no_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The worker starts before the model is built; a model then found too large for the
-    time cancels it."""
-    real_start = router.batch._Race.start
-    started: list[RaceWorker | None] = []
+    """The worker starts before the model is built; a race that then cannot be set up
+    (here: its model file cannot be written) kills it, and the pipeline goes on alone."""
+    import router.mip_race
 
-    def start(*args: Any) -> Any:
-        started.append(args[-1])
-        monkeypatch.setattr(router.batch, "RACE_NONZEROS", 1.0)  # every model too large
-        return real_start(*args)
+    spawned: list[RaceWorker] = []
+    real_worker = router.mip_race.RaceWorker
 
-    monkeypatch.setattr(router.batch._Race, "start", start)
+    def worker() -> RaceWorker:
+        spawned.append(real_worker())
+        return spawned[-1]
+
+    def no_disk(*args: Any, **kwargs: Any) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(router.batch, "RaceWorker", worker)
+    monkeypatch.setattr(router.mip_race.np, "savez", no_disk)
     before = _children()
     data = mid_instance()
     result = optimize(data, SolveParams(backend="scip", time_limit=2.0, threads=2))
-    assert started and started[0] is not None  # a worker was started ...
+    assert spawned  # a worker was started ...
     assert "race" not in result.stats  # ... and no race run
-    assert started[0].proc.poll() is not None
+    assert spawned[0].proc.poll() is not None and spawned[0].errors.closed
     assert _children() <= before
     assert assignment_violations(data, result.assignment) == []
 
