@@ -101,12 +101,18 @@ RACE_SHARE = 0.98
 """With a spare thread, the compact MIP races until this share of the time limit (its root
 cuts are the bound), and is killed then if still running (HiGHS overruns its own limit in
 long presolves). The plan is priced before, while it runs."""
-RACE_MAIN_SHARE = 0.92
-"""With a race, the main stages' deadline (instead of :class:`_Clock`'s 0.85: the race
-holds the answer until :data:`RACE_SHARE` anyway). Measured but not adopted without a
-race: 0.92 brings ``vn-day`` at 5 s on one thread from 42,184.64–42,393.81 to 41,729.15
-(its master MIP's last improvement needs the time), but ``us-1000x100`` at 5 s then ends
-at 4.90–4.92 s (its component MIPs run 0.2 s past the stages' deadline): too close."""
+STAGES_SHARE = 0.92
+"""The main stages' deadline, as a share of the limit (less 0.05 s): the rest is for
+extracting and pricing the plan (and reading the race, if any). It was 0.85 without a
+race: with 0.92, ``vn-day`` at 5 s on one thread goes from 42,184.64–42,393.81 to
+41,728.69–41,729.15 (its master MIP's last improvement needs the time); other instances
+are unchanged, and no call overran once the component MIPs no longer start without time
+for their set-up (:data:`COMPONENT_SECONDS_PER_PAIR`)."""
+COMPONENT_SECONDS_PER_PAIR = 2e-5
+"""The component MIPs (step 7) start only with this much time per candidate shipment left
+on top of :data:`MIN_STAGE_SECONDS`: building the full model, its components and each
+bundle's solver costs time whatever the MIPs' limits (``us-1000x100``, 26,523 candidates:
+the stage took 0.46 s when started with 0.29 s left)."""
 MIN_STAGE_SECONDS = 0.1
 """A stage of the compact path (steps 4–7) starts only with this much time left (or 2 % of
 the limit, if less): each has a fixed cost (models to build, solvers to start) that would
@@ -144,7 +150,7 @@ class _Clock:
 
     def __init__(self, limit: float) -> None:
         self.start = time.perf_counter()
-        self.deadline = self.start + max(limit * 0.85 - 0.05, limit * 0.5)
+        self.deadline = self.start + max(limit * STAGES_SHARE - 0.05, limit * 0.5)
 
     def left(self) -> float:
         return max(self.deadline - time.perf_counter(), 0.0)
@@ -293,8 +299,6 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
     if race is not None:
         params = replace(params, threads=params.threads - 1)  # one core is the race's
         stats["race"] = 1.0
-        # the race holds the answer until RACE_SHARE anyway: the stages may go on
-        clock.deadline = max(clock.deadline, clock.start + params.time_limit * RACE_MAIN_SHARE)
 
     if cand.num_pairs > SUPPORT_MIN_PAIRS and not _proven(best.cost, bound, params.rel_gap):
         large = cand.num_pairs > LARGE_PAIRS
@@ -374,7 +378,7 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         race is None
         and cand.num_pairs <= LARGE_PAIRS
         and not _proven(best.cost, bound, params.rel_gap)
-        and clock.left() > min_stage
+        and clock.left() > min_stage + cand.num_pairs * COMPONENT_SECONDS_PER_PAIR
     ):
         mip_bound = _solve_by_components(data, cand, best, params, clock, stats)
         # The reduced model's bound holds for the full problem only below the incumbent
@@ -448,7 +452,13 @@ def _solve_by_components(
     pair_bundle = np.full(data.num_orders, -1)
     for k, orders in enumerate(groups):
         pair_bundle[orders] = k
-    for k, orders in enumerate(groups):
+    # smallest bundles first: the largest takes the time they leave, so a solver that
+    # overruns its limit on it cannot leave a small one unsolved (and the bound lost:
+    # us-1000x100 at 60 s lost an 18 s MIP's bound that way)
+    of_pair = pair_bundle[cand.pair_order]
+    size = np.bincount(of_pair[of_pair >= 0], minlength=len(groups))
+    for k in np.argsort(size, kind="stable").tolist():
+        orders = groups[k]
         incumbent = best.a.split(orders)[0]
         if clock.left() <= 0:  # out of time: the rest keep the incumbent, no bound
             rows.append(incumbent)

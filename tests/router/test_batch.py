@@ -93,3 +93,35 @@ def test_no_component_mip_starts_once_the_time_is_up(monkeypatch: pytest.MonkeyP
     bound = batch._solve_by_components(data, cand, best, SolveParams(), clock, stats)
     assert bound is None and solved == []
     assert best.cost == pytest.approx(total_cost(data, greedy))
+
+
+def test_component_mips_run_smallest_first_and_an_overrun_keeps_the_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The largest bundle is solved last, with the time the others leave: a solver that
+    runs past its limit there leaves no bundle unsolved, so the bound still holds."""
+    import router.batch as batch
+    from router.candidates import build_candidates
+    from router.generate import generate
+    from router.greedy import route_greedy
+
+    data = ProblemData.from_problem(parse_problem(generate("vn", 200, 4)))
+    cand = build_candidates(data)
+    best = batch._Best(data, route_greedy(data, cand))
+    clock = batch._Clock(60.0)
+    sizes: list[int] = []
+    real_solve = batch.solve
+    stats: dict[str, float] = {}
+
+    def overrunning(model: object, *args: object, **kwargs: object) -> object:
+        out = real_solve(model, *args, **kwargs)  # type: ignore[arg-type]
+        sizes.append(model.num_vars)  # type: ignore[attr-defined]
+        if len(sizes) == stats["bundles"]:  # the last (largest) runs past the deadline
+            clock.deadline = clock.start
+        return out
+
+    monkeypatch.setattr(batch, "solve", overrunning)
+    bound = batch._solve_by_components(data, cand, best, SolveParams(), clock, stats)
+    assert stats["bundles"] >= 2 and len(sizes) == stats["bundles"]
+    assert sizes == sorted(sizes)
+    assert bound is not None and bound <= best.cost + 1e-6
