@@ -104,10 +104,10 @@ long presolves). The plan is priced before, while it runs."""
 STAGES_SHARE = 0.92
 """The main stages' deadline, as a share of the limit (less 0.05 s): the rest is for
 extracting and pricing the plan (and reading the race, if any). It was 0.85 without a
-race: with 0.92, ``vn-day`` at 5 s on one thread goes from 42,184.64–42,393.81 to
-41,728.69–41,729.15 (its master MIP's last improvement needs the time); other instances
-are unchanged, and no call overran once the component MIPs no longer start without time
-for their set-up (:data:`COMPONENT_SECONDS_PER_PAIR`)."""
+race: with 0.92, ``vn-day`` at 5 s on one thread gives 41,728.69–41,729.15 in 6 of 8
+runs instead of 42,184.64–42,393.81 (its master MIP's last improvement needs the time);
+other instances are unchanged, and no call overran once the component MIPs no longer
+start without time for their set-up (:data:`COMPONENT_SECONDS_PER_PAIR`)."""
 COMPONENT_SECONDS_PER_PAIR = 2e-5
 """The component MIPs (step 7) start only with this much time per candidate shipment left
 on top of :data:`MIN_STAGE_SECONDS`: building the full model, its components and each
