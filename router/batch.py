@@ -464,8 +464,7 @@ def _solve_by_components(
             rows.append(incumbent)
             bound_ok = False
             continue
-        sub_pairs = pair_bundle[cand.pair_order] == k
-        sub = cand.subset(sub_pairs)
+        sub = cand.subset(of_pair == k)
         lines = data.lines_of(orders)
         model = build_mip(data, sub, lines)
         hint = None

@@ -106,12 +106,11 @@ class RaceWorker:
         it, only the race ends it)."""
         self._reaper()
 
-    def hand_over(self) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
-        """The process and its error file, for a race that ends them from now on."""
+    def hand_over(self) -> None:
+        """The process and its error file are a race's now: it ends them."""
         self._reaper.detach()
         for f in (self.model_file, self.shared_file):
             f.close()
-        return self.proc, self.errors
 
     def failure(self) -> str:
         """The worker's error output if it has ended with an error, else ''."""

@@ -114,7 +114,7 @@ def run(model_fd: int, shared_fd: int) -> None:
     h.setOptionValue("threads", 1)
     h.setOptionValue("time_limit", float(model["seconds"]))
     h.setOptionValue("mip_rel_gap", float(model["gap"]))
-    for name, value in json.loads(str(model.get("options", "{}"))).items():
+    for name, value in json.loads(str(model["options"])).items():
         if h.setOptionValue(name, value) != highspy.HighsStatus.kOk:
             print(f"HiGHS refused option {name} = {value!r}", file=sys.stderr)
     # the caller finds plans; HiGHS is here for its root cuts
@@ -136,7 +136,7 @@ def run(model_fd: int, shared_fd: int) -> None:
     ]
     h.passModel(lp)
     taken = [0.0]  # the offer last handed to HiGHS
-    root_offers = bool(model.get("root_offers", True))
+    root_offers = bool(model["root_offers"])
 
     def raise_bound(bound: float) -> None:
         if abs(bound) < highspy.kHighsInf and bound > shared[BOUND]:
