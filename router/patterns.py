@@ -49,11 +49,13 @@ import scipy.sparse as sp
 from router.assignment import Assignment
 from router.backends import quiet_highs
 from router.candidates import Candidates
-from router.data import UNLIMITED, FloatArray, IntArray, ProblemData
+from router.data import UNLIMITED, BoolArray, FloatArray, IntArray, ProblemData
 from router.order_search import WorkLimitExceeded, search
 
 INTEGRAL_TOL = 1e-6
 """A pattern at z ≥ 1 − this is taken whole by the plan."""
+_TIE = 1e-9
+"""Float noise in a sum of costs: a neighbour this much dearer than allowed is a tie."""
 _NO_ARC = 1e18
 """Unit cost where an order's pair has no arc for a line (never useful: above any penalty)."""
 
@@ -126,6 +128,32 @@ class Decomposition:
     rows: _Rows
     seconds: float
     pricer: _Pricer
+    pi: FloatArray  # the duals of the last round priced whole
+    value: FloatArray  # per order v_o(pi)
+
+
+@dataclass(frozen=True, eq=False)
+class _OrderArrays:
+    """One order's candidates, dense: rows are its pairs ``p0:p1``, columns its lines."""
+
+    l0: int
+    p0: int
+    p1: int
+    a0: int
+    a1: int
+    row: IntArray  # per arc a0:a1: its pair's row
+    col: IntArray  # per arc: its line's column
+    usable: IntArray  # units the arc may carry (0: no arc)
+    unit: FloatArray  # unit cost with surcharges (_NO_ARC: no arc)
+    arc_of: IntArray  # the arc, or -1
+    fixed: FloatArray  # per pair: fixed cost with surcharge
+    units_left: IntArray  # per pair: the node's unit capacity
+    pen: FloatArray  # per line
+    qty: IntArray  # per line
+
+    @property
+    def num_pairs(self) -> int:
+        return self.p1 - self.p0
 
 
 class _Pricer:
@@ -165,6 +193,38 @@ class _Pricer:
         self.arc_sur = ext[self.arc_stock_row] + ext[self.arc_unit_row]
         self.pair_sur = ext[self.pair_order_row]
 
+    def order_arrays(self, o: int) -> _OrderArrays:
+        """Order ``o``'s candidates as dense (pair × line) arrays at the current prices."""
+        d, c = self.data, self.cand
+        l0, l1 = int(d.order_line_start[o]), int(d.order_line_start[o + 1])
+        p0, p1 = int(self.pair_start[o]), int(self.pair_start[o + 1])
+        a0, a1 = int(self.arc_start[p0]), int(self.arc_start[p1])
+        r = c.arc_pair[a0:a1] - p0
+        col = c.arc_line[a0:a1] - l0
+        shape = (p1 - p0, l1 - l0)
+        usable = np.zeros(shape, dtype=np.int64)
+        unit = np.full(shape, _NO_ARC)
+        arc_of = np.full(shape, -1, dtype=np.int64)
+        usable[r, col] = c.arc_cap[a0:a1]
+        unit[r, col] = c.arc_unit[a0:a1] + self.arc_sur[a0:a1]
+        arc_of[r, col] = np.arange(a0, a1)
+        return _OrderArrays(
+            l0=l0,
+            p0=p0,
+            p1=p1,
+            a0=a0,
+            a1=a1,
+            row=r,
+            col=col,
+            usable=usable,
+            unit=unit,
+            arc_of=arc_of,
+            fixed=c.pair_fixed[p0:p1] + self.pair_sur[p0:p1],
+            units_left=self.pair_units[p0:p1],
+            pen=self.line_pen[l0 : l0 + shape[1]],
+            qty=d.line_qty[l0 : l0 + shape[1]],
+        )
+
     def price(
         self, o: int, left: FloatArray | None = None
     ) -> tuple[float, IntArray, IntArray, bool]:
@@ -176,23 +236,14 @@ class _Pricer:
         fixed cost) and the pattern is empty.
         """
         d, c = self.data, self.cand
-        l0, l1 = int(d.order_line_start[o]), int(d.order_line_start[o + 1])
-        pen = self.line_pen[l0:l1]
-        qty = d.line_qty[l0:l1]
-        p0, p1 = int(self.pair_start[o]), int(self.pair_start[o + 1])
         empty = np.zeros(0, dtype=np.int64)
-        if p1 == p0:
+        od = self.order_arrays(o)
+        pen, qty = od.pen, od.qty
+        if od.num_pairs == 0:
             return float(pen @ qty), empty, empty, True
-        a0, a1 = int(self.arc_start[p0]), int(self.arc_start[p1])
-        r = c.arc_pair[a0:a1] - p0
-        col = c.arc_line[a0:a1] - l0
-        shape = (p1 - p0, l1 - l0)
-        usable = np.zeros(shape, dtype=np.int64)
-        unit = np.full(shape, _NO_ARC)
-        usable[r, col] = c.arc_cap[a0:a1]
-        unit[r, col] = c.arc_unit[a0:a1] + self.arc_sur[a0:a1]
-        fixed = c.pair_fixed[p0:p1] + self.pair_sur[p0:p1]
-        units_left = self.pair_units[p0:p1]
+        a0, a1, p0, p1 = od.a0, od.a1, od.p0, od.p1
+        r, col, usable, unit, fixed = od.row, od.col, od.usable, od.unit, od.fixed
+        units_left = od.units_left
         if left is not None:
             ext = np.r_[left, np.inf]
             stock = ext[self.arc_stock_row[a0:a1]]
@@ -214,8 +265,7 @@ class _Pricer:
             least = np.minimum(pen, np.where(usable > 0, unit, np.inf).min(axis=0))
             return float(least @ qty), empty, empty, False
         value = float(pen @ qty)
-        arc_of = np.full(shape, -1, dtype=np.int64)
-        arc_of[r, col] = np.arange(a0, a1)
+        arc_of = od.arc_of
         arcs: list[int] = []
         units: list[int] = []
         for k, take in rows:
@@ -359,9 +409,11 @@ def column_generation(
     pi = np.zeros(rows.size)
     master = _Master(n_orders, rows)
     best_bound, last = -np.inf, None
+    priced: tuple[FloatArray, FloatArray] = (pi, value)
     for rnd in range(1, max_rounds + 1):
         if not _price_round(pricer, pool, todo, pi, value, deadline):
             break  # cut short: its values would mix two prices, so it gives no bound
+        priced = (pi, value.copy())
         best_bound = max(best_bound, float(value.sum() + pi @ rows.rhs))
         master.add(pool)
         left = deadline - time.perf_counter()
@@ -374,7 +426,7 @@ def column_generation(
         last = (lp, z, rnd)
         if lp - best_bound <= 1e-7 * max(abs(lp), 1.0):
             used = time.perf_counter() - start
-            return Decomposition(best_bound, lp, True, rnd, z, pool, rows, used, pricer)
+            return Decomposition(best_bound, lp, True, rnd, z, pool, rows, used, pricer, *priced)
         changed = new_pi != pi
         pi = new_pi
         todo = np.flatnonzero(pricer.incidence @ changed.astype(np.float64) > 0)
@@ -384,7 +436,7 @@ def column_generation(
         return None
     lp, z, rnd = last
     used = time.perf_counter() - start
-    return Decomposition(best_bound, lp, False, rnd, z, pool, rows, used, pricer)
+    return Decomposition(best_bound, lp, False, rnd, z, pool, rows, used, pricer, *priced)
 
 
 def _price_round(
@@ -411,6 +463,11 @@ FREE_ORDERS = 2_000
 """Most orders the plan's MIP re-decides around the ones the LP leaves fractional."""
 ALTERNATIVES_SHARE = 0.2
 """Most of the plan's time spent adding the LP patterns' alternatives to the pool."""
+MOVES_SHARE = 0.15
+"""Most of step 3's time spent adding near-optimal patterns' one-move neighbours."""
+MOVES_MAX_RC = 0.15
+"""Patterns whose reduced cost at the final prices is within this share of the average
+order's value (LP over orders) get their one-move neighbours (themselves kept within it)."""
 FULL_MASTER_COLUMNS = 60_000
 """Up to this many patterns, the plan's last step is a MIP over all of them (else only
 over the orders the LP leaves fractional)."""
@@ -436,14 +493,17 @@ def master_plan(
        residual already holds the scarcity those prices stand for).
     2. Those orders choose among all their patterns in a MIP on what the first group
        leaves (kept only if cheaper than step 1's choice).
-    3. With time left and at most :data:`FULL_MASTER_COLUMNS` patterns, every order
-       chooses again in the MIP over the whole pool (kept only if cheaper).
+    3. With time left and at most :data:`FULL_MASTER_COLUMNS` patterns, the pool gets the
+       one-move neighbours of step 1's orders' near-optimal patterns (:func:`_moves`:
+       the exchanges between orders that need one unit moved within an order), and every
+       order chooses again in the MIP over the whole pool (kept only if cheaper).
 
     Past ``time_limit`` step 1 leaves the orders it has not reached unfilled unless their
     LP pattern fits. It prices with no dual prices: the pricer's duals are reset.
     """
     start = time.perf_counter()
     pool, pricer, rows = dec.pool, dec.pricer, dec.rows
+    pricer.set_duals(dec.pi)
     _alternatives(dec, start + time_limit * ALTERNATIVES_SHARE)
     z = np.zeros(len(pool))
     z[: dec.z.size] = dec.z
@@ -491,6 +551,13 @@ def master_plan(
             choice = np.concatenate([whole, picked])
     budget = time_limit - (time.perf_counter() - start)
     if len(pool) <= FULL_MASTER_COLUMNS and budget > 0.05:
+        max_rc = MOVES_MAX_RC * max(dec.lp, 0.0) / max(data.num_orders, 1)
+        pricer.set_duals(dec.pi)
+        _moves(dec, max_rc, ~decided, time.perf_counter() + budget * MOVES_SHARE)
+        pricer.set_duals(np.zeros(rows.size))
+        costs = np.asarray(pool.cost)
+        col_order = np.asarray(pool.order, dtype=np.int64)
+        budget = time_limit - (time.perf_counter() - start)
         every = np.arange(len(pool))
         picked = _choose(pool, every, col_order, rows.rhs, choice, budget, threads)
         if picked is not None and costs[picked].sum() < costs[choice].sum() - 1e-9:
@@ -530,6 +597,81 @@ def _alternatives(dec: Decomposition, deadline: float) -> None:
                 pricer.pair_sur[p] = kept
             if exact:
                 pricer.add(pool, o, arcs, qty)
+
+
+def _moves(dec: Decomposition, max_rc: float, free: BoolArray, deadline: float) -> None:
+    """Add to the pool the one-move neighbours of each pattern whose reduced cost at the
+    final prices is at most ``max_rc``, least reduced cost first, keeping those within it.
+
+    A move takes one unit of a line from a shipment (or from the unfilled) to another of
+    the pattern's shipments (or to the unfilled), or sends a whole shipment from another
+    node. Pricing gives each order one best pattern per price and the alternatives only
+    drop a shipment: better plans often trade one unit between two shipments of an order
+    (its scarce node's unit to another order) or one node for an equally dear one, which
+    no price makes best. Measured on us-1000x100: the four patterns the optimum needed
+    that the pool lacked are one move from a pattern within 0.3 of its order's value.
+    """
+    pool, pricer = dec.pool, dec.pricer
+    split_ok = pricer.data.order_allow_split
+    pi_ext = np.r_[dec.pi, 0.0]
+    rc = np.asarray(pool.cost) - dec.value[np.asarray(pool.order, dtype=np.int64)]
+    for j in range(len(pool)):
+        rc[j] -= float(pi_ext[pool.row_idx[j]] @ pool.row_val[j])
+    rc[~free[np.asarray(pool.order, dtype=np.int64)]] = np.inf
+    for j in np.argsort(rc, kind="stable")[: int(np.sum(rc <= max_rc))].tolist():
+        if time.perf_counter() > deadline or len(pool) >= FULL_MASTER_COLUMNS:
+            return
+        o = pool.order[j]
+        od = pricer.order_arrays(o)
+        if od.num_pairs == 0:
+            continue
+        take = np.zeros_like(od.usable)
+        arcs = pool.arcs[j]
+        take[pricer.cand.arc_pair[arcs] - od.p0, pricer.cand.arc_line[arcs] - od.l0] = pool.qty[j]
+        for t in _neighbours(od, take, max_rc - float(rc[j]), bool(split_ok[o])):
+            k = np.nonzero(t)
+            pricer.add(pool, o, od.arc_of[k], t[k])
+
+
+def _neighbours(od: _OrderArrays, take: IntArray, slack: float, split_ok: bool) -> list[IntArray]:
+    """The one-move neighbours of the plan ``take`` (pair × line units) of one order whose
+    reduced cost rises by at most ``slack`` (see :func:`_moves`; ties within float noise
+    count)."""
+    slack += _TIE
+    used = take.sum(axis=1)
+    ships = np.flatnonzero(used > 0)
+    unfilled = od.qty - take.sum(axis=0)
+    out: list[IntArray] = []
+    # one unit: from a shipment (or the unfilled, -1) to another (or the unfilled)
+    sources = [(p, ln) for p in ships.tolist() for ln in np.flatnonzero(take[p] > 0).tolist()]
+    sources += [(-1, ln) for ln in np.flatnonzero(unfilled > 0).tolist()]
+    for p, ln in sources:
+        was = od.unit[p, ln] if p >= 0 else od.pen[ln]
+        freed = od.fixed[p] if p >= 0 and used[p] == 1 else 0.0
+        for q in [*ships.tolist(), -1]:
+            full = q >= 0 and (take[q, ln] >= od.usable[q, ln] or used[q] >= od.units_left[q])
+            if q == p or full:
+                continue
+            now = od.unit[q, ln] if q >= 0 else od.pen[ln]
+            if now - was - freed <= slack:
+                t = take.copy()
+                if p >= 0:
+                    t[p, ln] -= 1
+                if q >= 0:
+                    t[q, ln] += 1
+                out.append(t)
+    # a whole shipment from another node
+    for p in ships.tolist():
+        fits = np.all(od.usable >= take[p][None, :], axis=1) & (od.units_left >= used[p])
+        fits[ships] = False
+        rise = od.fixed - od.fixed[p] + (od.unit - od.unit[p]) @ take[p]
+        for q in np.flatnonzero(fits & (rise <= slack)).tolist():
+            t = take.copy()
+            t[q], t[p] = take[p], 0
+            out.append(t)
+    if not split_ok:
+        out = [t for t in out if np.count_nonzero(t.sum(axis=1)) <= 1]
+    return out
 
 
 def _usage(pool: _Pool, cols: IntArray, size: int) -> FloatArray:

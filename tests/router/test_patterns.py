@@ -15,9 +15,18 @@ import router.batch
 import router.order_search
 from models import parse_problem
 from router import ProblemData, SolveParams, assignment_violations, optimize, total_cost
+from router.assignment import Assignment
 from router.candidates import build_candidates
+from router.cost import lines_cost
 from router.greedy import route_greedy
-from router.patterns import _Pricer, _Rows, column_generation, master_plan
+from router.patterns import (
+    _neighbours,
+    _OrderArrays,
+    _Pricer,
+    _Rows,
+    column_generation,
+    master_plan,
+)
 from router.relaxation import column_generation as compact_lp
 from router.relaxation import initial_columns
 from router.single import SingleOrderRouter
@@ -161,6 +170,103 @@ def test_mid_instance_bound_plan_and_pipeline() -> None:
     assert result.stats["dw_bound"] == pytest.approx(dec.bound, rel=1e-9)
     assert result.bound is not None and result.bound >= dec.bound - 1e-9
     assert result.cost <= cost + 1e-6
+
+
+def _take(dec: Any, j: int, od: _OrderArrays) -> np.ndarray:
+    cand = dec.pricer.cand
+    take = np.zeros_like(od.usable)
+    arcs = dec.pool.arcs[j]
+    take[cand.arc_pair[arcs] - od.p0, cand.arc_line[arcs] - od.l0] = dec.pool.qty[j]
+    return take
+
+
+def _value(od: _OrderArrays, take: np.ndarray) -> float:
+    """An order's plan priced at the pricer's prices, straight from the definition."""
+    used = take.sum(axis=1) > 0
+    unfilled = od.qty - take.sum(axis=0)
+    return float(od.fixed[used].sum() + (od.unit * take)[take > 0].sum() + od.pen @ unfilled)
+
+
+def _one_move_oracle(
+    od: _OrderArrays, take: np.ndarray, slack: float, split_ok: bool
+) -> set[bytes]:
+    """Every plan one move from ``take`` (a unit between its shipments or the unfilled, or
+    a whole shipment to a node it does not use), valid, and dearer by at most ``slack``."""
+    ships = [int(p) for p in np.flatnonzero(take.sum(axis=1) > 0)]
+    out: list[np.ndarray] = []
+    for ln in range(take.shape[1]):
+        for p in [*ships, -1]:
+            for q in [*ships, -1]:
+                if p == q:
+                    continue
+                t = take.copy()
+                if p >= 0:
+                    t[p, ln] -= 1
+                if q >= 0:
+                    t[q, ln] += 1
+                out.append(t)
+    for p in ships:
+        for q in range(take.shape[0]):
+            if q not in ships:
+                t = take.copy()
+                t[q], t[p] = take[p], 0
+                out.append(t)
+    base = _value(od, take)
+    keep = set()
+    for t in out:
+        valid = (
+            np.all(t >= 0)
+            and np.all(t <= od.usable)
+            and np.all(t.sum(axis=1) <= od.units_left)
+            and np.all(t.sum(axis=0) <= od.qty)
+            and (split_ok or np.count_nonzero(t.sum(axis=1)) <= 1)
+        )
+        if valid and _value(od, t) - base <= slack + 1e-9:
+            keep.add(t.tobytes())
+    return keep
+
+
+@pytest.mark.parametrize("slack", [0.0, 0.5, 3.0, 1e9])
+def test_one_move_neighbours_are_exactly_the_moves_within_the_slack(slack: float) -> None:
+    """:func:`_neighbours` against enumeration, at the decomposition's final prices."""
+    data = mid_instance()
+    _, dec = _decompose(data)
+    dec.pricer.set_duals(dec.pi)
+    checked = 0
+    for j in range(0, len(dec.pool), 5):
+        o = dec.pool.order[j]
+        od = dec.pricer.order_arrays(o)
+        if od.num_pairs == 0:
+            continue
+        take = _take(dec, j, od)
+        split_ok = bool(data.order_allow_split[o])
+        got = [t.tobytes() for t in _neighbours(od, take, slack, split_ok)]
+        assert len(got) == len(set(got))
+        assert set(got) == _one_move_oracle(od, take, slack, split_ok), (j, o)
+        checked += 1
+    assert checked > 100
+
+
+def test_every_pattern_in_the_pool_is_a_valid_plan_at_its_cost() -> None:
+    """After the master's plan (alternatives, moves) each pattern is, alone, a valid plan
+    for its order, and the pool's cost is the contract's price of it."""
+    data = mid_instance()
+    cand, dec = _decompose(data)
+    before = len(dec.pool)
+    master_plan(data, cand, dec, time_limit=20.0)
+    assert len(dec.pool) > before
+    for j in range(len(dec.pool)):
+        o, arcs, qty = dec.pool.order[j], dec.pool.arcs[j], dec.pool.qty[j]
+        a = Assignment.from_rows(
+            cand.pair_order[cand.arc_pair[arcs]],
+            cand.pair_node[cand.arc_pair[arcs]],
+            data.line_sku[cand.arc_line[arcs]],
+            qty,
+        )
+        assert np.all(a.order == o)
+        assert assignment_violations(data, a) == [], j
+        lines = np.arange(data.order_line_start[o], data.order_line_start[o + 1])
+        assert dec.pool.cost[j] == pytest.approx(lines_cost(data, a, lines), rel=1e-9, abs=1e-9)
 
 
 def test_the_example_bound_is_below_its_optimal_plan() -> None:
