@@ -609,7 +609,8 @@ def _moves(dec: Decomposition, max_rc: float, free: BoolArray, deadline: float) 
     drop a shipment: better plans often trade one unit between two shipments of an order
     (its scarce node's unit to another order) or one node for an equally dear one, which
     no price makes best. Measured on us-1000x100: the four patterns the optimum needed
-    that the pool lacked are one move from a pattern within 0.3 of its order's value.
+    that the pool lacked are each one move from a pattern of the pool, at reduced costs
+    0.07 to 2.85 (the average order's value is 22.8).
     """
     pool, pricer = dec.pool, dec.pricer
     split_ok = pricer.data.order_allow_split
