@@ -9,6 +9,7 @@ is kept only when it is cheaper, so the plan improves monotonically and stays va
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import numpy as np
@@ -22,8 +23,12 @@ from router.formulation import build_mip, vector_from_assignment
 from router.relaxation import residual, to_assignment
 
 
-def home_bundles(data: ProblemData, cand: Candidates, max_orders: int) -> list[IntArray]:
-    """Orders bundled by their cheapest node (nodes taken west to east, south to north)."""
+def home_bundles(
+    data: ProblemData, cand: Candidates, max_orders: int, offset: int = 0
+) -> list[IntArray]:
+    """Orders bundled by their cheapest node (nodes taken west to east, south to north);
+    with ``offset``, the first bundle has only that many orders, so every boundary moves
+    (another pass's bundles straddle the first's)."""
     score = cand.pair_fixed + np.bincount(
         cand.arc_pair, weights=cand.arc_unit * cand.arc_cap, minlength=cand.num_pairs
     )
@@ -33,7 +38,8 @@ def home_bundles(data: ProblemData, cand: Candidates, max_orders: int) -> list[I
     home = cand.pair_node[order[first]]
     node_rank = np.argsort(np.lexsort((data.node_lat, np.round(data.node_lon, 0))))
     seq = orders[np.lexsort((orders, node_rank[home]))]
-    return [seq[i : i + max_orders] for i in range(0, seq.size, max_orders)]
+    cuts = [0, *range(offset % max_orders or max_orders, seq.size, max_orders), seq.size]
+    return [seq[a:b] for a, b in itertools.pairwise(cuts) if b > a]
 
 
 def improve(

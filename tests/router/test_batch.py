@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from models import parse_problem
 from router import ProblemData, SolveParams, assignment_violations, optimize
+from router.backends import Backend
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @pytest.mark.parametrize("backend", ["highs", "scip", "cpsat", "scipy"])
-def test_units_come_back_integral_from_every_backend(backend: str) -> None:
+def test_units_come_back_integral_from_every_backend(backend: Backend) -> None:
     """A MIP heuristic once returned 0.5/1.5 units (x was continuous); rounding them
     broke a line's quantity and the plan was silently dropped for a worse one."""
     data = ProblemData.from_problem(
@@ -125,3 +127,52 @@ def test_component_mips_run_smallest_first_and_an_overrun_keeps_the_bound(
     assert stats["bundles"] >= 2 and len(sizes) == stats["bundles"]
     assert sizes == sorted(sizes)
     assert bound is not None and bound <= best.cost + 1e-6
+
+
+def test_home_bundles_with_an_offset_move_every_boundary() -> None:
+    """The shifted bundles hold the same orders in the same sequence, each once, cut at
+    other places (a second pass straddles the first pass's boundaries)."""
+    import numpy as np
+
+    from router.candidates import build_candidates
+    from router.generate import generate
+    from router.neighbourhood import home_bundles
+
+    data = ProblemData.from_problem(parse_problem(generate("vn", 230, 4)))
+    cand = build_candidates(data)
+    plain = home_bundles(data, cand, 50)
+    shifted = home_bundles(data, cand, 50, offset=25)
+    seq = np.concatenate(plain)
+    assert np.array_equal(np.concatenate(shifted), seq)
+    assert np.unique(seq).size == seq.size == np.unique(cand.pair_order).size
+    n = seq.size  # orders with a candidate
+    assert n > 200
+    assert [b.size for b in plain] == [50] * (n // 50) + [n % 50] * (n % 50 > 0)
+    rest = n - 25
+    assert [b.size for b in shifted] == [25] + [50] * (rest // 50) + [rest % 50] * (rest % 50 > 0)
+
+
+def test_large_path_moves_to_wider_neighbourhoods_when_a_pass_gains_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With time left, a pass that gains nothing is followed by shifted bundles, then by
+    more candidates per order, and the path stops once every variant has failed."""
+    import router.batch as batch
+    from router.generate import generate
+
+    data = ProblemData.from_problem(parse_problem(generate("vn", 300, 5)))
+    calls: list[tuple[int, int]] = []
+
+    def no_gain(_d: object, allowed: Any, incumbent: Any, groups: Any, *_a: object) -> Any:
+        calls.append((allowed.num_pairs, int(groups[0].size)))
+        return incumbent
+
+    monkeypatch.setattr(batch, "LARGE_PAIRS", 0)
+    monkeypatch.setattr(batch, "LARGE_BUNDLE_ORDERS", 100)
+    monkeypatch.setattr(batch, "improve", no_gain)
+    result = optimize(data, SolveParams(time_limit=20))
+    assert not assignment_violations(data, result.assignment)
+    assert [first for _, first in calls] == [100, 50] * len(batch.LARGE_COLUMNS)
+    pairs = [n for n, _ in calls]
+    assert pairs[0] == pairs[1] < pairs[2] == pairs[3] < pairs[4] == pairs[5]
+    assert result.timings.total < 15
