@@ -28,7 +28,8 @@ from router.data import UNLIMITED, ProblemData
 def lagrangian_bound(
     data: ProblemData, cand: Candidates, upper: float, seconds: float, max_iter: int = 500
 ) -> float:
-    """Best L(λ, μ, ν) found within ``seconds``; see the module docstring."""
+    """Best L(λ, μ, ν) found within ``seconds`` (at least L(0), however short the time);
+    see the module docstring."""
     start = time.perf_counter()
     S = data.num_skus
     pen_l = data.sku_penalty[data.line_sku]
@@ -54,9 +55,9 @@ def lagrangian_bound(
     nu = np.zeros(data.num_nodes)
     best = -np.inf
     theta, stall = 1.0, 0
-    for _ in range(max_iter):
-        if time.perf_counter() - start > seconds:
-            break
+    for it in range(max_iter):
+        if it and time.perf_counter() - start > seconds:
+            break  # the first round (zero prices) always runs: a bound, never -inf
         fixed = (cand.pair_fixed + mu[cand.pair_node])[cand.arc_pair] * inv_q
         unit = cand.arc_unit + lam[key] + nu[arc_node] + fixed
         u_sorted = unit[perm]

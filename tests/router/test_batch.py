@@ -176,3 +176,32 @@ def test_large_path_moves_to_wider_neighbourhoods_when_a_pass_gains_nothing(
     pairs = [n for n, _ in calls]
     assert pairs[0] == pairs[1] < pairs[2] == pairs[3] < pairs[4] == pairs[5]
     assert result.timings.total < 15
+
+
+def test_large_path_keeps_time_for_the_lagrangian_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the decomposition's bound, passes that use all the time they are given must
+    still leave the Lagrangian bound its share: the answer has a finite, true bound."""
+    import time
+
+    import router.batch as batch
+    from router.generate import generate
+
+    data = ProblemData.from_problem(parse_problem(generate("vn", 300, 5)))
+    exact = optimize(data, SolveParams(time_limit=30))
+    given: list[float] = []
+
+    def slow_no_gain(_d: object, _a: object, incumbent: Any, _g: object, _b: object,
+                     seconds: float, *_r: object) -> Any:  # fmt: skip
+        given.append(seconds)
+        time.sleep(min(seconds, 1.0))  # the last pass uses all it is given
+        return incumbent
+
+    monkeypatch.setattr(batch, "LARGE_PAIRS", 0)
+    monkeypatch.setattr(batch, "decompose", lambda *a, **k: None)
+    monkeypatch.setattr(batch, "improve", slow_no_gain)
+    result = optimize(data, SolveParams(time_limit=3))
+    assert len(given) >= 2
+    assert result.bound is not None and math.isfinite(result.bound)
+    assert result.bound <= exact.cost + 1e-6
+    assert result.stats["lagrangian_bound"] == result.bound
+    assert result.timings.total < 3.5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from router.candidates import build_candidates
 from router.cost import lines_cost
 from router.greedy import route_greedy
 from router.patterns import (
+    _moves,
     _neighbours,
     _OrderArrays,
     _Pricer,
+    _reduced_costs,
     _Rows,
     column_generation,
     master_plan,
@@ -50,6 +53,20 @@ def mid_instance() -> ProblemData:
     from router.generate import generate
 
     return ProblemData.from_problem(parse_problem(generate("vn", 300, 5)))
+
+
+@cache
+def tight_instance() -> ProblemData:
+    """:func:`mid_instance` with every node's unit capacity drawn from 1–4, so that the
+    per-node unit limit of a pattern binds (the mid instance has none)."""
+    import dataclasses
+
+    data = mid_instance()
+    caps = np.random.default_rng(7).integers(1, 5, data.num_nodes)
+    return dataclasses.replace(data, node_unit_cap=caps.astype(np.int64))
+
+
+INSTANCES = {"mid": mid_instance, "tight unit caps": tight_instance}
 
 
 def _decompose(data: ProblemData) -> tuple[Any, Any]:
@@ -226,10 +243,13 @@ def _one_move_oracle(
     return keep
 
 
+@pytest.mark.parametrize("instance", sorted(INSTANCES))
 @pytest.mark.parametrize("slack", [0.0, 0.5, 3.0, 1e9])
-def test_one_move_neighbours_are_exactly_the_moves_within_the_slack(slack: float) -> None:
+def test_one_move_neighbours_are_exactly_the_moves_within_the_slack(
+    slack: float, instance: str
+) -> None:
     """:func:`_neighbours` against enumeration, at the decomposition's final prices."""
-    data = mid_instance()
+    data = INSTANCES[instance]()
     _, dec = _decompose(data)
     dec.pricer.set_duals(dec.pi)
     checked = 0
@@ -247,10 +267,11 @@ def test_one_move_neighbours_are_exactly_the_moves_within_the_slack(slack: float
     assert checked > 100
 
 
-def test_every_pattern_in_the_pool_is_a_valid_plan_at_its_cost() -> None:
+@pytest.mark.parametrize("instance", sorted(INSTANCES))
+def test_every_pattern_in_the_pool_is_a_valid_plan_at_its_cost(instance: str) -> None:
     """After the master's plan (alternatives, moves) each pattern is, alone, a valid plan
     for its order, and the pool's cost is the contract's price of it."""
-    data = mid_instance()
+    data = INSTANCES[instance]()
     cand, dec = _decompose(data)
     before = len(dec.pool)
     master_plan(data, cand, dec, time_limit=20.0)
@@ -267,6 +288,56 @@ def test_every_pattern_in_the_pool_is_a_valid_plan_at_its_cost() -> None:
         assert assignment_violations(data, a) == [], j
         lines = np.arange(data.order_line_start[o], data.order_line_start[o + 1])
         assert dec.pool.cost[j] == pytest.approx(lines_cost(data, a, lines), rel=1e-9, abs=1e-9)
+
+
+@pytest.mark.parametrize("rounds", [200, 2])
+def test_reduced_costs_are_the_priced_values_at_the_stored_duals(rounds: int) -> None:
+    """``dec.pi`` and ``dec.value`` belong together, also when column generation stops
+    before converging: every pool column's reduced cost is its plan priced at ``dec.pi``
+    minus its order's value, and none is negative (the pricing is exact)."""
+    data = mid_instance()
+    cand = build_candidates(data)
+    dec = column_generation(data, cand, route_greedy(data, cand), 30.0, max_rounds=rounds)
+    assert dec is not None and dec.converged == (rounds > 2)
+    dec.pricer.set_duals(dec.pi)
+    rc = _reduced_costs(dec, np.arange(len(dec.pool)))
+    assert rc.min() >= -1e-7
+    for j in range(0, len(dec.pool), 3):
+        o = dec.pool.order[j]
+        od = dec.pricer.order_arrays(o)
+        priced = _value(od, _take(dec, j, od)) if od.num_pairs else dec.pool.cost[j]
+        assert rc[j] == pytest.approx(priced - dec.value[o], abs=1e-7), j
+
+
+def test_moves_add_every_neighbour_within_the_threshold_of_free_orders_only() -> None:
+    data = mid_instance()
+    _, dec = _decompose(data)
+    free = np.zeros(data.num_orders, dtype=bool)
+    free[::2] = True
+    before = len(dec.pool)
+    cols = np.arange(before)
+    rc = _reduced_costs(dec, cols)
+    max_rc = 2.0
+    dec.pricer.set_duals(dec.pi)
+    _moves(dec, max_rc, free, deadline=time.perf_counter() + 60)
+    added = {(dec.pool.order[j], dec.pool.arcs[j].tobytes()) for j in range(before, len(dec.pool))}
+    assert added and all(free[o] for o, _ in added)
+    expected = 0
+    for j in np.flatnonzero(rc <= max_rc).tolist():
+        o = dec.pool.order[j]
+        od = dec.pricer.order_arrays(o)
+        if not free[o] or od.num_pairs == 0:
+            continue
+        split_ok = bool(data.order_allow_split[o])
+        for t in _neighbours(od, _take(dec, j, od), max_rc - rc[j], split_ok):
+            k = np.nonzero(t)
+            arcs, qty = od.arc_of[k], t[k]
+            by = np.argsort(arcs, kind="stable")
+            assert (o, arcs[by].tobytes() + qty[by].tobytes()) in dec.pool.seen
+            expected += 1
+    assert expected > 0
+    rc_new = _reduced_costs(dec, np.arange(before, len(dec.pool)))
+    assert rc_new.max() <= max_rc + 1e-7
 
 
 def test_the_example_bound_is_below_its_optimal_plan() -> None:
