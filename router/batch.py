@@ -22,12 +22,15 @@ Pipeline (each step keeps a valid plan in hand, so a time limit never loses one)
 With ``threads`` ≥ 2 and a mid-size problem the compact MIP also races on a second core
 from the start (:mod:`router.mip_race`, a child process; :class:`_Race`): its root cuts
 give the bound, the main thread gives it incumbents, and step 3's fix-and-optimize comes
-after steps 4–5 (whose support MIP finds better plans in the same time: ``us-1000x100`` at
-5 s, 22,899.75 against 22,903.21) and repeats while it gains.
+after steps 4–5 (whose support MIP found better plans in the same time: ``us-1000x100`` at
+5 s, 22,899.75 against 22,903.21, before the master's one-move neighbours made the
+master's plan the optimum there) and repeats while it gains.
 
 Past :data:`LARGE_PAIRS` candidates (a day of a national network) steps 4–7 would not
 fit in the time: step 3 takes most of it, then fix-and-optimize over neighbourhoods of
-orders improves the master's plan.
+orders improves the master's plan (when a pass gains nothing: bundles shifted by half, then
+more candidates per order; without the decomposition's bound, a share of the time is kept
+for a Lagrangian one).
 
 The answer is the best valid plan seen, with the best proven bound, ``optimal`` when
 they meet (to ``rel_gap``).
@@ -92,6 +95,9 @@ short limits: ``vn-day`` at 5 s 42,394 with 0.5, 42,185 with 0.75; with the one-
 neighbours, ``vn-day`` at 10 s on two threads 41,618.07 with 0.95 against 41,725.50 with
 0.75; the master returns as soon as its last MIP is proven, so at 60 s the later stages
 keep their time: ``us-1000x100`` one thread 0.002 %, ``vn-day`` unchanged)."""
+MASTER_PLAN_SHARE_LARGE = 0.5
+"""... and on the large path, where fix-and-optimize after it gains more (``us-day`` at 60 s:
+gap 0.827 % with 0.5, 0.841 % with 0.75)."""
 LAGRANGE_SHARE = 0.2
 """On the large path without the decomposition's bound: share of the time left after the
 master kept for the Lagrangian bound."""
@@ -99,9 +105,6 @@ MASTER_THREADS = 1
 """Threads of the master's MIPs whatever ``threads`` says: HiGHS on two finds worse plans in
 the same time (a generated US problem of 3,000 orders, 554,641 candidates, 5 s: 55,147.78
 against 54,944.10 on one)."""
-MASTER_PLAN_SHARE_LARGE = 0.5
-"""... and on the large path, where fix-and-optimize after it gains more (``us-day`` at 60 s:
-gap 0.827 % with 0.5, 0.841 % with 0.75)."""
 MID_BUNDLE_ORDERS = 200
 """Orders per neighbourhood in the fix-and-optimize pass after the master's plan."""
 NEIGHBOURHOOD_SHARE = 0.9
