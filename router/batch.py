@@ -350,23 +350,20 @@ def optimize(problem: Problem | ProblemData, params: SolveParams | None = None) 
         # Without the decomposition's bound, a share of the time is kept for the
         # Lagrangian one (the passes would otherwise take it all).
         reserve = LAGRANGE_SHARE * clock.left() if bound is None else 0.0
-        v, built = 0, -1
-        while clock.left() - reserve > 0.5 and not _proven(best.cost, bound, params.rel_gap):
-            if built != v:
-                columns, offset = variants[v]
-                allowed = cand.subset(initial_columns(data, cand, columns, must=best.a))
-                groups = home_bundles(data, allowed, LARGE_BUNDLE_ORDERS, offset)
-                stats.setdefault("bundles", float(len(groups)))
-                built = v
-            before = best.cost
-            seconds = clock.left() - reserve
-            found = improve(data, allowed, best.a, groups, params.backend, seconds, params.threads)
-            best.offer(found)
-            stats["passes"] = stats.get("passes", 0.0) + 1
-            if best.cost > before - 1e-6 * abs(before):
-                v += 1
-                if v == len(variants):
-                    break
+        for columns, offset in variants:
+            if clock.left() - reserve <= 0.5 or _proven(best.cost, bound, params.rel_gap):
+                break
+            allowed = cand.subset(initial_columns(data, cand, columns, must=best.a))
+            groups = home_bundles(data, allowed, LARGE_BUNDLE_ORDERS, offset)
+            stats.setdefault("bundles", float(len(groups)))
+            while clock.left() - reserve > 0.5 and not _proven(best.cost, bound, params.rel_gap):
+                before = best.cost
+                seconds = clock.left() - reserve
+                a = improve(data, allowed, best.a, groups, params.backend, seconds, params.threads)
+                best.offer(a)
+                stats["passes"] = stats.get("passes", 0.0) + 1
+                if best.cost > before - 1e-6 * abs(before):
+                    break  # nothing gained: the next variant
         if bound is None:  # the decomposition did not finish a round: a cheap bound
             bound = lagrangian_bound(data, cand, best.cost, clock.left())
             stats["lagrangian_bound"] = bound

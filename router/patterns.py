@@ -558,7 +558,6 @@ def master_plan(
     budget = time_limit - (time.perf_counter() - start)
     if len(pool) <= FULL_MASTER_COLUMNS and budget > 0.05:
         max_rc = MOVES_MAX_RC * max(dec.lp, 0.0) / max(data.num_orders, 1)
-        pricer.set_duals(dec.pi)
         _moves(dec, max_rc, ~decided, time.perf_counter() + budget * MOVES_SHARE)
         pricer.set_duals(np.zeros(rows.size))
         costs = np.asarray(pool.cost)
@@ -619,6 +618,7 @@ def _moves(dec: Decomposition, max_rc: float, free: BoolArray, deadline: float) 
     0.07 to 2.85 (the average order's value is 22.8).
     """
     pool, pricer = dec.pool, dec.pricer
+    pricer.set_duals(dec.pi)  # the prices the reduced costs are at
     split_ok = pricer.data.order_allow_split
     cols = np.flatnonzero(free[np.asarray(pool.order, dtype=np.int64)])
     rc = _reduced_costs(dec, cols)
