@@ -68,6 +68,84 @@ def own_pickup_value(
     return np.asarray(np.where(atp > 0, value, 0.0), dtype=np.float64)
 
 
+@dataclass(frozen=True, eq=False)
+class PromiseSets:
+    """Who can keep each delivery promise, for :func:`promise_value`: one set per (region,
+    promise class) with a promise: ``members[k, n]`` 1.0 where node n can deliver to the
+    region within the promised days, ``rate[k, s]`` that class's expected units per day of
+    sku s from the region, ``region_rate[k, s]`` all of the region's (every class)."""
+
+    members: np.ndarray  # (sets, nodes) 0/1
+    rate: np.ndarray  # (sets, skus)
+    region_rate: np.ndarray  # (sets, skus)
+
+    def __len__(self) -> int:
+        return int(self.members.shape[0])
+
+
+def promise_sets(
+    can_ship: np.ndarray,
+    transit_days: np.ndarray,
+    rate: np.ndarray,
+    classes: Sequence[tuple[int | None, float]],
+) -> PromiseSets:
+    """The sets of every region and promised class: ``can_ship`` and ``transit_days``
+    (nodes, regions) from :func:`router.inventory.opportunity.unit_costs`, ``rate``
+    (regions, skus) per day, ``classes`` (promised days or None, share of demand) as in
+    :attr:`router.inventory.forecast.DemandForecast.promises`."""
+    rate = np.asarray(rate, dtype=np.float64)
+    members, class_rate, region_rate = [], [], []
+    for days, share in classes:
+        if days is None or share <= 0:
+            continue
+        keep = np.asarray(can_ship, dtype=bool) & (np.asarray(transit_days) <= days)
+        for r in np.flatnonzero(keep.any(axis=0)).tolist():
+            members.append(keep[:, r])
+            class_rate.append(rate[r] * share)
+            region_rate.append(rate[r])
+    n_nodes, n_skus = np.shape(can_ship)[0], rate.shape[1]
+    if not members:
+        return PromiseSets(np.zeros((0, n_nodes)), np.zeros((0, n_skus)), np.zeros((0, n_skus)))
+    return PromiseSets(
+        np.array(members, dtype=np.float64), np.array(class_rate), np.array(region_rate)
+    )
+
+
+def promise_value(
+    sets: PromiseSets,
+    skus: np.ndarray,
+    penalty: np.ndarray,
+    atp: np.ndarray,
+    horizon_days: float,
+    walkin_rate: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per-unit value of a node's stock to orders with a delivery promise, (nodes, skus).
+
+    A region's orders promised within d days can only be served by the set F of nodes
+    that deliver there that fast, and all of the region's demand (and the walk-ins of F's
+    stores, ``walkin_rate`` (nodes, these skus)) draws on F's stock first: F holds its
+    cheapest nodes. As for a store's own pickups (:func:`own_pickup_value`, the case of a
+    one-node set), a promised customer is served while it comes among the first
+    ``A = Σ_{n∈F} atp[n]`` customers, so taking one unit from F loses one with chance
+    ``q × P(N ≥ A)``, q the class's share of the customers and N Poisson with their mean
+    over ``horizon_days``. A node's value is ``penalty ×`` that, summed over the sets it
+    belongs to. The expected-demand LP cannot see this: per (region, sku) the promised
+    demand is a fraction of a unit, so it prices those units at 0 until the set is short
+    on average, and the last units are the ones a promised customer finds gone."""
+    atp = np.asarray(atp)
+    if len(sets) == 0:
+        return np.zeros(atp.shape)
+    F = sets.members
+    held = F @ atp  # (sets, skus): the units of each set
+    total = sets.region_rate[:, skus]
+    if walkin_rate is not None:
+        total = total + F @ np.asarray(walkin_rate, dtype=np.float64)
+    q = np.divide(sets.rate[:, skus], total, out=np.zeros_like(total), where=total > 0)
+    lose = q * stats.poisson.sf(held - 1, total * horizon_days)
+    value = F.T @ (lose * np.asarray(penalty, dtype=np.float64)[None, :])
+    return np.asarray(np.where(atp > 0, value, 0.0), dtype=np.float64)
+
+
 def walkin_rates(net: Any, walkins_per_store: float) -> np.ndarray:
     """Expected walk-in units per day per (node, sku) of a simulator network: each store's
     Poisson customers spread over the skus it carries by popularity (as the simulator draws

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from router.cli import main
@@ -124,3 +126,70 @@ def test_own_pickup_value_is_the_marginal_lost_pickup(own: float, walk: float, a
         None if walk == 0 else np.array([[walk]]),
     )[0, 0]
     assert got == pytest.approx(want, abs=4e-3)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rate=st.floats(0.01, 2.0),
+    others=st.floats(0.0, 3.0),
+    walk=st.floats(0.0, 2.0),
+    atp=st.integers(0, 6),
+    days=st.floats(0.5, 7.0),
+)
+def test_promise_value_of_a_one_node_set_is_the_own_pickup_value(
+    rate: float, others: float, walk: float, atp: int, days: float
+) -> None:
+    """A promise only one node can keep is that node's own pickups again: the promised
+    customers are served while they come among the first atp of everyone who draws on
+    the node (the region's other orders and the store's walk-ins)."""
+    from router.inventory.protection import PromiseSets, own_pickup_value, promise_value
+
+    sets = PromiseSets(np.array([[1.0, 0.0]]), np.array([[rate]]), np.array([[rate + others]]))
+    stock = np.array([[atp], [5]])
+    walkins = np.array([[walk], [0.0]])
+    got = promise_value(sets, np.array([0]), np.array([10.0]), stock, days, walkins)
+    want = own_pickup_value(
+        np.array([[rate]]), np.array([10.0]), stock[:1], days, np.array([[others + walk]])
+    )
+    assert got[0, 0] == pytest.approx(want[0, 0], rel=1e-9, abs=1e-12)
+    assert got[1, 0] == 0.0  # not in the set
+
+
+def test_promise_value_pools_the_set_and_adds_up_over_sets() -> None:
+    """Units anywhere in a set protect its promise alike (the value depends on the set's
+    total), it falls as the set holds more, and a node in two sets gets both values."""
+    from scipy.stats import poisson
+
+    from router.inventory.protection import PromiseSets, promise_value
+
+    members = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]])
+    sets = PromiseSets(members, np.array([[0.5], [0.2]]), np.array([[2.0], [1.0]]))
+    stock = np.array([[1], [2], [3]])
+    got = promise_value(sets, np.array([0]), np.array([40.0]), stock, 2.0)[:, 0]
+    v0 = 40.0 * 0.25 * poisson.sf(3 - 1, 4.0)  # set 0 holds 1 + 2
+    v1 = 40.0 * 0.2 * poisson.sf(5 - 1, 2.0)  # set 1 holds 2 + 3
+    np.testing.assert_allclose(got, [v0, v0 + v1, v1])
+    more = promise_value(sets, np.array([0]), np.array([40.0]), stock + 2, 2.0)[:, 0]
+    assert (more < got).all()
+    stock[0, 0] = 0
+    assert promise_value(sets, np.array([0]), np.array([40.0]), stock, 2.0)[0, 0] == 0.0
+
+
+def test_promise_sets_hold_the_nodes_that_keep_each_promise() -> None:
+    """One set per (region, promised days): the nodes that may ship there within them,
+    with that class's share of the region's rate; no set for orders without a promise."""
+    from router.inventory.protection import promise_sets
+
+    can = np.array([[True, True], [True, False], [True, True]])
+    transit = np.array([[1, 3], [2, 1], [3, 2]])
+    rate = np.array([[4.0, 1.0], [2.0, 0.0]])
+    sets = promise_sets(can, transit, rate, ((None, 0.7), (1, 0.1), (2, 0.2)))
+    got = {(tuple(m.astype(int)), tuple(r)) for m, r in zip(sets.members, sets.rate, strict=True)}
+    assert got == {
+        ((1, 0, 0), (0.4, 0.1)),  # region 0 within 1 day: node 0
+        ((1, 1, 0), (0.8, 0.2)),  # within 2 days: node 2 needs 3
+        ((0, 0, 1), (0.4, 0.0)),  # region 1 within 2 days: node 1 may not ship there
+    }
+    assert len(sets) == 3
+    assert (sets.region_rate == np.array([[4.0, 1.0], [4.0, 1.0], [2.0, 0.0]])).all()
+    assert len(promise_sets(can, transit, rate, ((None, 1.0),))) == 0
