@@ -38,6 +38,7 @@ import scipy.sparse as sp
 from router.data import UNLIMITED, FloatArray, IntArray, ProblemData
 from router.geo import EARTH_RADIUS_KM
 from router.inventory.forecast import DemandForecast
+from router.inventory.protection import PromiseSets
 
 DEFAULT_NEAREST = 10
 """Cheapest nodes per region that get arcs (warehouses always do)."""
@@ -59,6 +60,9 @@ class OpportunityCosts:
     flow_region: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
     flow_sku: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
     flow_units: FloatArray = field(default_factory=lambda: np.zeros(0))
+    promise_sets: PromiseSets | None = None
+    """Who can keep each delivery promise, when the caller set them
+    (:func:`router.inventory.protection.promise_sets`); not used by the LP."""
 
     def explain(self, node: int, sku: int) -> list[dict[str, Any]]:
         """The demand that units of ``(node, sku)`` are kept for, by the LP's flows: each
@@ -102,6 +106,29 @@ class OpportunityCosts:
                 }
             )
         return out
+
+
+SERVE_FIRST = 0.999
+"""Share of a unit's margin that its opportunity cost may take (:func:`serve_first`)."""
+
+
+def serve_first(
+    surcharge: FloatArray,
+    unit: FloatArray,
+    fixed: FloatArray,
+    qty: IntArray,
+    penalty: FloatArray,
+) -> FloatArray:
+    """Cap the opportunity costs of one order's units, (nodes, lines), so that any node
+    that can serve a line still beats leaving it unfilled: the LP's demand is only an
+    expectation, and with scarce stock every unit sells anyway, so stock is never
+    withheld from a customer who can be served now for one who may come. The cap is
+    :data:`SERVE_FIRST` of the margin ``penalty − unit − fixed / qty``: a shipment
+    carrying the line alone then costs less than its penalty (``unit``, ``fixed``: the
+    single-order router's per-unit cost and per-shipment cost of each node)."""
+    q = np.maximum(np.asarray(qty, dtype=np.float64), 1.0)
+    margin = penalty[None, :] - unit - np.asarray(fixed, dtype=np.float64)[:, None] / q[None, :]
+    return np.minimum(surcharge, np.maximum(margin, 0.0) * SERVE_FIRST)
 
 
 def unit_costs(

@@ -46,12 +46,14 @@ Knobs under ``policy.params``:
 ``units_per_parcel`` (null: the demand model's mean units per order), ``weight`` (1.0:
 multiplies the opportunity costs), ``protect_own`` (true: the no-transfer pickup term
 above), ``serve_first`` (true: the surcharge of a unit is
-capped below its margin ``penalty − unit cost``, so stock is never withheld from a
+capped below its margin ``penalty − unit cost − shipment cost / qty``,
+:func:`router.inventory.opportunity.serve_first`, so stock is never withheld from a
 customer who can be served now for an expected future one: the LP's demand is only an
-expectation, and with scarce stock every unit sells anyway), ``walkins`` (true: walk-ins
-share the shelf, above), ``promises`` (false: the LP's demand split by delivery promise,
-each class with only the nodes that keep it; measured 0.3 % dearer on the VN season, so
-off), ``protect_promises`` (true: the promise term above).
+expectation, and with scarce stock every unit sells anyway; until 2026-12-06 the cap left
+out the shipment cost, so a unit at its cap could still be left unfilled), ``walkins``
+(true: walk-ins share the shelf, above), ``promises`` (false: the LP's demand split by
+delivery promise, each class with only the nodes that keep it; measured 0.3 % dearer on
+the VN season, so off), ``protect_promises`` (true: the promise term above).
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ from router.inventory.opportunity import (
     DEFAULT_NEAREST,
     OpportunityCosts,
     opportunity_costs,
+    serve_first,
     unit_costs,
 )
 from router.inventory.protection import (
@@ -96,10 +99,6 @@ _KNOBS = {
     "promises",
     "protect_promises",
 }
-SERVE_FIRST = 0.999
-"""With ``serve_first``, a unit's surcharge stays below this share of its margin
-(penalty − unit cost), so the opportunity cost picks between nodes but never turns a
-unit that could be shipped now into a lost sale."""
 
 
 class InventoryAwarePolicy(_PerNetwork):
@@ -259,9 +258,9 @@ class InventoryAwarePolicy(_PerNetwork):
             if self.protect_promises:
                 extra = np.maximum(extra, self._promise_protection(view, skus, atp))
             if self.serve_first:
-                unit = router._view(order, atp, left.ships, left.units, ()).unit
+                v = router._view(order, atp, left.ships, left.units, ())
                 pen = router.network.sku_penalty[skus]
-                extra = np.minimum(extra, np.maximum(pen[None, :] - unit, 0.0) * SERVE_FIRST)
+                extra = serve_first(extra, v.unit, v.fixed, v.qty, pen)
             res = router.route(order, atp, left.ships, left.units, unit_surcharge=extra)
             out.append(res.plan)
             if len(orders) > 1:

@@ -17,7 +17,7 @@ the report draws (``SimulationResult.meta["protection_curve"]``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -73,11 +73,14 @@ class PromiseSets:
     """Who can keep each delivery promise, for :func:`promise_value`: one set per (region,
     promise class) with a promise: ``members[k, n]`` 1.0 where node n can deliver to the
     region within the promised days, ``rate[k, s]`` that class's expected units per day of
-    sku s from the region, ``region_rate[k, s]`` all of the region's (every class)."""
+    sku s from the region, ``region_rate[k, s]`` all of the region's (every class);
+    ``region[k]`` and ``days[k]`` say which (for explanations)."""
 
     members: np.ndarray  # (sets, nodes) 0/1
     rate: np.ndarray  # (sets, skus)
     region_rate: np.ndarray  # (sets, skus)
+    region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    days: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return int(self.members.shape[0])
@@ -94,7 +97,7 @@ def promise_sets(
     (regions, skus) per day, ``classes`` (promised days or None, share of demand) as in
     :attr:`router.inventory.forecast.DemandForecast.promises`."""
     rate = np.asarray(rate, dtype=np.float64)
-    members, class_rate, region_rate = [], [], []
+    members, class_rate, region_rate, regions, promised = [], [], [], [], []
     for days, share in classes:
         if days is None or share <= 0:
             continue
@@ -103,11 +106,17 @@ def promise_sets(
             members.append(keep[:, r])
             class_rate.append(rate[r] * share)
             region_rate.append(rate[r])
+            regions.append(r)
+            promised.append(days)
     n_nodes, n_skus = np.shape(can_ship)[0], rate.shape[1]
     if not members:
         return PromiseSets(np.zeros((0, n_nodes)), np.zeros((0, n_skus)), np.zeros((0, n_skus)))
     return PromiseSets(
-        np.array(members, dtype=np.float64), np.array(class_rate), np.array(region_rate)
+        np.array(members, dtype=np.float64),
+        np.array(class_rate),
+        np.array(region_rate),
+        np.array(regions, dtype=np.int64),
+        np.array(promised, dtype=np.int64),
     )
 
 

@@ -26,8 +26,8 @@ from models import OrderPlan
 from models.explain import Protects, UnitOpportunity
 from router.data import FloatArray, IntArray
 from router.inventory.forecast import from_history, own_from_history
-from router.inventory.opportunity import OpportunityCosts, opportunity_costs
-from router.inventory.protection import own_pickup_value
+from router.inventory.opportunity import OpportunityCosts, opportunity_costs, unit_costs
+from router.inventory.protection import own_pickup_value, promise_sets, promise_value
 from router.service import schema
 from router.service.inventory import atp_expr
 from router.service.network import Network
@@ -67,6 +67,7 @@ class OpportunityCache:
         own_node: list[int] = []  # no-transfer pickups: only their store can serve them
         own_sku: list[int] = []
         own_qty: list[int] = []
+        promised: dict[int, int] = {}  # units of orders with a delivery promise, by days
         first = last = None
         n_orders = 0
         nodes = {n.id: n for n in net.nodes}
@@ -97,6 +98,9 @@ class OpportunityCache:
                 lon.append(where[1])
                 sku.append(j)
                 qty.append(int(line.get("qty", 0)))
+                days_ = order.get("deliver_within_days")
+                if days_ is not None:
+                    promised[int(days_)] = promised.get(int(days_), 0) + int(line.get("qty", 0))
             n_orders += 1
             first = created if first is None else min(first, created)
             last = created if last is None else max(last, created)
@@ -119,9 +123,16 @@ class OpportunityCache:
             if i is not None and j is not None:
                 stock[i, j] = max(0, int(atp))
         units = float(np.sum(qty) + np.sum(own_qty)) / max(n_orders, 1)  # ≈ units per parcel
-        return opportunity_costs(
+        costs = opportunity_costs(
             data, stock, forecast, self.horizon_days, units_per_parcel=max(units, 1.0)
         )
+        if not promised:
+            return costs
+        total = float(np.sum(qty))
+        classes = tuple((d, q / total) for d, q in sorted(promised.items()))
+        _, _, ok, transit = unit_costs(data, forecast, max(units, 1.0))
+        sets = promise_sets(ok, transit, forecast.rate, classes)
+        return dataclasses.replace(costs, promise_sets=sets)
 
 
 def surcharge_of(
@@ -129,14 +140,22 @@ def surcharge_of(
 ) -> FloatArray:
     """Per-unit opportunity cost of each node (rows) for these skus (columns); with the
     live ``atp`` (nodes × these skus), at least the value of a store's last units to its
-    own no-transfer pickups (:func:`router.inventory.protection.own_pickup_value`)."""
+    own no-transfer pickups (:func:`router.inventory.protection.own_pickup_value`) and of
+    a node's units to the promised orders that only it and the nodes as close can serve
+    (:func:`router.inventory.protection.promise_value`), as in the simulator's policy."""
     idx = [net.data.sku_index[s] for s in skus]
     cost = np.asarray(costs.cost[:, idx], dtype=np.float64)
-    own = costs.forecast.own
-    if atp is None or own is None:
+    if atp is None:
         return cost
     pen = net.data.sku_penalty[idx]
-    return np.maximum(cost, own_pickup_value(own[:, idx], pen, atp, costs.horizon_days))
+    own = costs.forecast.own
+    if own is not None:
+        cost = np.maximum(cost, own_pickup_value(own[:, idx], pen, atp, costs.horizon_days))
+    if costs.promise_sets is not None:
+        cols = np.asarray(idx, dtype=np.int64)
+        value = promise_value(costs.promise_sets, cols, pen, atp, costs.horizon_days)
+        cost = np.maximum(cost, value)
+    return cost
 
 
 def explain_units(
@@ -165,16 +184,8 @@ def explain_units(
             cost = lp_cost
             if used is not None and ln.sku in used[0]:
                 cost = float(used[1][i, used[0].index(ln.sku)])
-            own = costs.forecast.own
-            if cost > lp_cost + 1e-12 and own is not None:  # the no-transfer pickup term
-                protects.insert(
-                    0,
-                    Protects(
-                        region=f"pickups at {sh.node} that refuse transfers",
-                        expected_units=float(own[i, j] * costs.horizon_days),
-                        days=costs.horizon_days,
-                    ),
-                )
+            if cost > lp_cost + 1e-12:  # a protection term set it: name what it keeps
+                protects[:0] = _protected(costs, net, sh.node, i, j)
             out.append(
                 UnitOpportunity(
                     node=sh.node,
@@ -182,6 +193,36 @@ def explain_units(
                     units=ln.qty,
                     opportunity_cost=cost,
                     protects=protects[:limit],
+                )
+            )
+    return out
+
+
+def _protected(costs: OpportunityCosts, net: Network, node: str, i: int, j: int) -> list[Protects]:
+    """The demand the protection terms keep units of (node ``i``, sku ``j``) for, over
+    the horizon: the store's own no-transfer pickups, then the promised orders of each
+    region that only ``i`` and the nodes as close can serve, most first."""
+    h = costs.horizon_days
+    out = []
+    own = costs.forecast.own
+    if own is not None and own[i, j] > 0:
+        out.append(
+            Protects(
+                region=f"pickups at {node} that refuse transfers",
+                expected_units=float(own[i, j] * h),
+                days=h,
+            )
+        )
+    sets = costs.promise_sets
+    if sets is not None:
+        hit = np.flatnonzero((sets.members[:, i] > 0) & (sets.rate[:, j] > 0))
+        for k in hit[np.argsort(-sets.rate[hit, j], kind="stable")].tolist():
+            region = costs.forecast.regions.name(int(sets.region[k]))
+            out.append(
+                Protects(
+                    region=f"orders promised within {int(sets.days[k])} days from {region}",
+                    expected_units=float(sets.rate[k, j] * h),
+                    days=h,
                 )
             )
     return out

@@ -37,6 +37,7 @@ from models.explain import MyopicChoice
 from models.problem import order_errors
 from models.service import LivePlan, LiveShipment, NodeRef, OrderAnswer, OrderState, Return
 from router.data import UNLIMITED
+from router.inventory.opportunity import serve_first
 from router.service import schema
 from router.service.errors import Conflict, NotFound
 from router.service.inventory import atp_expr, log_stock_event
@@ -188,7 +189,13 @@ def _route(
     for node in no_stock:
         atp[index[node], :] = 0
     costs = None if opportunity is None else opportunity.current(conn, net)
-    surcharge = None if costs is None else surcharge_of(costs, net, skus, atp)
+    surcharge = None
+    if costs is not None:
+        # capped as the simulator's policy does: never withhold a unit that can be served now
+        view = net.router._view(order, atp, shipments_left, units_left, tuple(exclude))
+        surcharge = serve_first(
+            surcharge_of(costs, net, skus, atp), view.unit, view.fixed, view.qty, view.penalty
+        )
     result = net.router.route(
         order,
         atp,

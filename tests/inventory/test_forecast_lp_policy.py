@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models import parse_problem
 from router import ProblemData
@@ -287,3 +289,27 @@ def test_promised_orders_protect_the_nodes_that_can_keep_them() -> None:
     # the term changes routing: here it keeps units for promised orders that come later
     on_run = run_seed(sc, 0, hindsight=False)
     assert on_run.kpis["lost_units_online"] < off_run.kpis["lost_units_online"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    unit=st.floats(0.1, 50.0),
+    fixed=st.floats(0.0, 30.0),
+    qty=st.integers(1, 5),
+    pen=st.floats(1.0, 100.0),
+    extra=st.floats(0.0, 1e4),
+)
+def test_serve_first_keeps_a_servable_line_cheaper_than_unfilled(
+    unit: float, fixed: float, qty: int, pen: float, extra: float
+) -> None:
+    """After the cap, a shipment carrying the line alone costs less than its penalty
+    whenever it did before the opportunity cost (and the cap never raises a cost)."""
+    from router.inventory.opportunity import serve_first
+
+    got = serve_first(
+        np.array([[extra]]), np.array([[unit]]), np.array([fixed]), np.array([qty]),
+        np.array([pen]),
+    )[0, 0]  # fmt: skip
+    assert 0.0 <= got <= extra
+    if fixed + qty * unit < qty * pen:
+        assert fixed + qty * (unit + got) < qty * pen

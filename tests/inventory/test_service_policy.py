@@ -126,3 +126,52 @@ def test_service_protects_a_stores_stock_for_its_no_transfer_pickups(
     )
     assert (got >= want - 1e-12).all() and got[store, 0] > 0
     assert (got >= costs.cost[:, [j]] - 1e-12).all()
+
+
+def test_service_protects_units_for_promised_orders_and_explains_it(
+    aware: tuple[RoutingService, dict[str, Any]],
+) -> None:
+    """Orders with a delivery promise, seen in the history, make the units of the nodes
+    that can keep it dearer (the pooled-set value the simulator's policy uses), and the
+    explanation names the promised orders those units are kept for."""
+    from router.inventory.opportunity import unit_costs
+    from router.inventory.protection import promise_value
+    from router.service.opportunity import _protected, surcharge_of
+
+    svc, problem = aware
+    ship = [o for o in problem["orders"] if o.get("method", "ship") == "ship"]
+    for k, body in enumerate(ship[:8]):
+        svc.route(dict(body, id=f"p-{k}", deliver_within_days=1 if k % 2 else None))
+    assert svc.opportunity is not None
+    with svc.store.engine.connect() as conn:
+        net = svc.networks.get(conn)
+        costs = svc.opportunity.current(conn, net)
+    assert costs is not None and costs.promise_sets is not None
+    sets = costs.promise_sets
+    assert len(sets) > 0 and set(sets.days.tolist()) == {1}
+    # the sets are the nodes within a day of each region, at the history's promised share
+    _, _, ok, transit = unit_costs(net.data, costs.forecast, 1.0)
+    assert (sets.members <= (ok & (transit <= 1)).T[sets.region]).all()
+    share = sets.rate.sum() / sets.region_rate.sum()
+    assert 0 < share < 1
+    skus = sorted({ln["sku"] for o in ship[:8] for ln in o["lines"]})
+    cols = np.array([net.data.sku_index[s] for s in skus])
+    atp = np.ones((net.data.num_nodes, len(skus)), dtype=np.int64)
+    got = surcharge_of(costs, net, skus, atp)
+    want = promise_value(sets, cols, net.data.sku_penalty[cols], atp, costs.horizon_days)
+    assert want.any() and (got >= want - 1e-12).all()
+    assert (got >= costs.cost[:, cols] - 1e-12).all()
+    # a promised order that a node can serve now is served (serve first), though its
+    # units are dear to the promised orders still to come
+    body = dict(ship[1], id="p-now", deliver_within_days=1)
+    answer, _ = svc.route(body, explain=True)
+    assert answer.plan.shipments and not answer.plan.unfilled  # (uncapped: left unfilled)
+    # explain: what a node's units are kept for names the promised orders of each region
+    k = int(np.flatnonzero(sets.rate.sum(axis=1) > 0)[0])
+    i = int(np.flatnonzero(sets.members[k])[0])
+    j = int(np.flatnonzero(sets.rate[k])[0])
+    node = net.data.node_ids[i]
+    named = _protected(costs, net, node, i, j)
+    region = costs.forecast.regions.name(int(sets.region[k]))
+    hit = [p for p in named if p.region == f"orders promised within 1 days from {region}"]
+    assert hit and hit[0].expected_units == pytest.approx(sets.rate[k, j] * costs.horizon_days)
