@@ -59,11 +59,12 @@ the VN season, so off), ``protect_promises`` (true: the promise term above).
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
 from models import Order, OrderPlan
-from router.data import FloatArray, IntArray
+from router.data import FloatArray, IntArray, ProblemData
 from router.inventory.forecast import DemandForecast, from_demand_model, mean_units_per_order
 from router.inventory.opportunity import (
     DEFAULT_NEAREST,
@@ -77,6 +78,8 @@ from router.inventory.protection import (
     own_pickup_value,
     promise_sets,
     promise_value,
+    protected_demand,
+    set_loss,
     walkin_rates,
 )
 from router.simulation.flows import receipt_days, receipt_plan
@@ -138,6 +141,8 @@ class InventoryAwarePolicy(_PerNetwork):
         self._solved_at = -np.inf
         self._checked_at = -np.inf
         self._solved_stock: IntArray | None = None
+        self._solved_shelf_days = self.horizon_days
+        self._network: ProblemData | None = None
         self._cost_version = -1
 
     # ----------------------------------------------------------------- the LP
@@ -201,6 +206,8 @@ class InventoryAwarePolicy(_PerNetwork):
         now = self._now(view)
         self._solved_at = self._checked_at = now
         self._solved_stock = atp
+        self._solved_shelf_days = self._shelf_days(view)
+        self._network = view.network
         self._cost_version = view.version
 
     def _shelf_days(self, view: StateView) -> float:
@@ -240,6 +247,55 @@ class InventoryAwarePolicy(_PerNetwork):
         pen = view.network.sku_penalty[skus]
         walk = None if self._walkin_rate is None else self._walkin_rate[:, skus]
         return promise_value(sets, skus, pen, atp, self.horizon_days, walk)
+
+    def trace(self, limit: int) -> list[dict[str, Any]]:
+        """The ``limit`` dearest (node, sku) opportunity costs at the last recompute, on
+        the stock of that moment, with the demand each protects: the LP's (weighted)
+        regions, or the store's own pickups or the promised orders when their term set
+        the cost (before the serve-first cap, which depends on the order)."""
+        costs, atp, net = self.costs, self._solved_stock, self._network
+        if costs is None or atp is None or net is None:
+            return []
+        lp = costs.cost * self.weight
+        skus = np.arange(atp.shape[1], dtype=np.int64)
+        pen = net.sku_penalty
+        walk = self._walkin_rate
+        own_v = np.zeros_like(lp)
+        own = None if self._forecast is None else self._forecast.own
+        if self.protect_own and own is not None:
+            days = self._solved_shelf_days if walk is not None else self.horizon_days
+            own_v = own_pickup_value(own, pen, atp, days, walk) * self.weight
+        sets = self._promise_sets if self.protect_promises else None
+        loss = None
+        terms = own_v
+        if sets is not None and len(sets):
+            loss = set_loss(sets, skus, atp, self.horizon_days, walk) * pen[None, :]
+            terms = np.maximum(terms, promise_value(sets, skus, pen, atp, self.horizon_days, walk))
+        total = np.maximum(lp, terms)
+        out: list[dict[str, Any]] = []
+        for flat in np.argsort(-total, axis=None, kind="stable")[:limit].tolist():
+            n, j = divmod(int(flat), total.shape[1])
+            if total[n, j] <= 0:
+                break
+            if lp[n, j] >= terms[n, j]:
+                protects = costs.explain(n, j)
+            else:
+                assert self._forecast is not None
+                protects = protected_demand(
+                    own if self.protect_own else None, sets, self._forecast.regions.name,
+                    costs.node_ids[n], n, j, self.horizon_days,
+                    own_value=float(own_v[n, j]),
+                    set_value=None if loss is None else loss[:, j],
+                )  # fmt: skip
+            out.append(
+                {
+                    "node": costs.node_ids[n],
+                    "sku": costs.sku_ids[j],
+                    "opportunity_cost": float(total[n, j]),
+                    "protects": protects,
+                }
+            )
+        return out
 
     # ----------------------------------------------------------------- routing
 

@@ -16,7 +16,7 @@ the report draws (``SimulationResult.meta["protection_curve"]``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -144,15 +144,79 @@ def promise_value(
     atp = np.asarray(atp)
     if len(sets) == 0:
         return np.zeros(atp.shape)
+    pen = np.asarray(penalty, dtype=np.float64)[None, :]
+    value = sets.members.T @ (set_loss(sets, skus, atp, horizon_days, walkin_rate) * pen)
+    return np.asarray(np.where(atp > 0, value, 0.0), dtype=np.float64)
+
+
+def set_loss(
+    sets: PromiseSets,
+    skus: np.ndarray,
+    atp: np.ndarray,
+    horizon_days: float,
+    walkin_rate: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per set and sku, ``q × P(N ≥ units the set holds)``: the promised customers one
+    unit fewer in the set loses (:func:`promise_value`), (sets, skus)."""
     F = sets.members
-    held = F @ atp  # (sets, skus): the units of each set
+    held = F @ np.asarray(atp)
     total = sets.region_rate[:, skus]
     if walkin_rate is not None:
         total = total + F @ np.asarray(walkin_rate, dtype=np.float64)
     q = np.divide(sets.rate[:, skus], total, out=np.zeros_like(total), where=total > 0)
-    lose = q * stats.poisson.sf(held - 1, total * horizon_days)
-    value = F.T @ (lose * np.asarray(penalty, dtype=np.float64)[None, :])
-    return np.asarray(np.where(atp > 0, value, 0.0), dtype=np.float64)
+    return np.asarray(q * stats.poisson.sf(held - 1, total * horizon_days), dtype=np.float64)
+
+
+def protected_demand(
+    own_rate: np.ndarray | None,
+    sets: PromiseSets | None,
+    region_name: Callable[[int], str],
+    node: str,
+    i: int,
+    j: int,
+    horizon_days: float,
+    own_value: float | None = None,
+    set_value: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """What the protection terms keep units of (node ``i``, sku ``j``) for, over the
+    horizon, in :meth:`router.inventory.opportunity.OpportunityCosts.explain`'s shape
+    (``region``, ``units``, ``days``): the store's own no-transfer pickups and the
+    promised orders of each region that only ``i`` and the nodes as close can serve.
+    Given what each is worth at the stock of the moment (``own_value``; ``set_value``
+    per set, e.g. :func:`set_loss` × penalty), the sets worth nothing are left out and
+    the largest come first; else the own pickups lead and the sets follow by rate."""
+    own: list[dict[str, Any]] = []
+    if own_rate is not None and own_rate[i, j] > 0 and (own_value is None or own_value > 0):
+        own.append(
+            {
+                "region": f"pickups at {node} that refuse transfers",
+                "units": float(own_rate[i, j] * horizon_days),
+                "days": horizon_days,
+            }
+        )
+    promised: list[dict[str, Any]] = []
+    top = 0.0
+    if sets is not None and len(sets):
+        hit = np.flatnonzero((sets.members[:, i] > 0) & (sets.rate[:, j] > 0))
+        if set_value is None:
+            order = hit[np.argsort(-sets.rate[hit, j], kind="stable")]
+        else:
+            hit = hit[set_value[hit] > 0]
+            order = hit[np.argsort(-set_value[hit], kind="stable")]
+            top = float(set_value[order[0]]) if order.size else 0.0
+        for k in order.tolist():
+            d = int(sets.days[k])
+            promised.append(
+                {
+                    "region": f"orders promised within {d} day{'' if d == 1 else 's'} from "
+                    f"{region_name(int(sets.region[k]))}",
+                    "units": float(sets.rate[k, j] * horizon_days),
+                    "days": horizon_days,
+                }
+            )
+    if own_value is not None and top > own_value:
+        return promised + own
+    return own + promised
 
 
 def walkin_rates(net: Any, walkins_per_store: float) -> np.ndarray:

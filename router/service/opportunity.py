@@ -27,7 +27,12 @@ from models.explain import Protects, UnitOpportunity
 from router.data import FloatArray, IntArray
 from router.inventory.forecast import from_history, own_from_history
 from router.inventory.opportunity import OpportunityCosts, opportunity_costs, unit_costs
-from router.inventory.protection import own_pickup_value, promise_sets, promise_value
+from router.inventory.protection import (
+    own_pickup_value,
+    promise_sets,
+    promise_value,
+    protected_demand,
+)
 from router.service import schema
 from router.service.inventory import atp_expr
 from router.service.network import Network
@@ -199,30 +204,10 @@ def explain_units(
 
 
 def _protected(costs: OpportunityCosts, net: Network, node: str, i: int, j: int) -> list[Protects]:
-    """The demand the protection terms keep units of (node ``i``, sku ``j``) for, over
-    the horizon: the store's own no-transfer pickups, then the promised orders of each
-    region that only ``i`` and the nodes as close can serve, most first."""
-    h = costs.horizon_days
-    out = []
-    own = costs.forecast.own
-    if own is not None and own[i, j] > 0:
-        out.append(
-            Protects(
-                region=f"pickups at {node} that refuse transfers",
-                expected_units=float(own[i, j] * h),
-                days=h,
-            )
-        )
-    sets = costs.promise_sets
-    if sets is not None:
-        hit = np.flatnonzero((sets.members[:, i] > 0) & (sets.rate[:, j] > 0))
-        for k in hit[np.argsort(-sets.rate[hit, j], kind="stable")].tolist():
-            region = costs.forecast.regions.name(int(sets.region[k]))
-            out.append(
-                Protects(
-                    region=f"orders promised within {int(sets.days[k])} days from {region}",
-                    expected_units=float(sets.rate[k, j] * h),
-                    days=h,
-                )
-            )
-    return out
+    """The demand the protection terms keep units of (node ``i``, sku ``j``) for
+    (:func:`router.inventory.protection.protected_demand`)."""
+    found = protected_demand(
+        costs.forecast.own, costs.promise_sets, costs.forecast.regions.name,
+        node, i, j, costs.horizon_days,
+    )  # fmt: skip
+    return [Protects(region=p["region"], expected_units=p["units"], days=p["days"]) for p in found]

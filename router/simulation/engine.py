@@ -578,7 +578,10 @@ class Replay:
             trace["transfers"] = self.transfer_log
         costs = getattr(self.policy, "costs", None)
         if isinstance(costs, OpportunityCosts):
-            trace["opportunity"] = costs.trace(limit=OPPORTUNITY_TRACE)
+            explain = getattr(self.policy, "trace", None)  # with the policy's own terms
+            trace["opportunity"] = (
+                explain(OPPORTUNITY_TRACE) if callable(explain) else costs.trace(OPPORTUNITY_TRACE)
+            )
             at = float(getattr(self.policy, "_solved_at", math.nan))
             if math.isfinite(at):
                 trace["opportunity_day"] = int(at // 1440)

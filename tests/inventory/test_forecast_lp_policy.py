@@ -313,3 +313,47 @@ def test_serve_first_keeps_a_servable_line_cheaper_than_unfilled(
     assert 0.0 <= got <= extra
     if fixed + qty * unit < qty * pen:
         assert fixed + qty * (unit + got) < qty * pen
+
+
+def test_trace_explains_every_term_of_the_opportunity_cost() -> None:
+    """The run's trace lists the dearest units at the last recompute with the cost the
+    policy used (the weighted LP dual or a protection term, whichever is larger, on that
+    moment's stock) and, when a protection term set it, the promised orders or the own
+    pickups it keeps them for; the report shows them."""
+    from router.inventory.protection import own_pickup_value, promise_value
+    from router.simulation.engine import Replay
+    from router.simulation.report import render_html
+    from router.simulation.result import ScenarioResult, SimulationResult
+
+    sc = _aware()
+    rep = Replay(sc, build_network(sc), 0)
+    run = rep.run()
+    pol: Any = rep.policy
+    trace = run.trace["opportunity"]
+    assert trace == pol.trace(10) and len(trace) == 10
+    atp, net = pol._solved_stock, pol._network
+    skus = np.arange(atp.shape[1])
+    walk = pol._walkin_rate
+    lp = pol.costs.cost * pol.weight
+    own = own_pickup_value(pol._forecast.own, net.sku_penalty, atp, pol._solved_shelf_days, walk)
+    promise = promise_value(pol._promise_sets, skus, net.sku_penalty, atp, pol.horizon_days, walk)
+    want = np.maximum(lp, np.maximum(own * pol.weight, promise))
+    got = [t["opportunity_cost"] for t in trace]
+    assert got == sorted(got, reverse=True)
+    assert got[0] == pytest.approx(want.max())
+    names = rep.net.node_ids, rep.net.sku_ids
+    for t in trace:
+        n, j = names[0].index(t["node"]), names[1].index(t["sku"])
+        assert t["opportunity_cost"] == pytest.approx(want[n, j])
+        assert t["protects"]
+        if want[n, j] > lp[n, j] + 1e-9:  # a protection term set it: named as such
+            assert any(
+                p["region"].startswith(("orders promised within", "pickups at"))
+                for p in t["protects"]
+            )
+    assert any(p["region"].startswith("orders promised") for t in trace for p in t["protects"])
+    result = SimulationResult(
+        scenarios=[ScenarioResult("aware", "inventory_aware", [run], {}, [])], seeds=[0], days=3
+    )
+    page = render_html(result)
+    assert "orders promised within" in page

@@ -173,5 +173,5 @@ def test_service_protects_units_for_promised_orders_and_explains_it(
     node = net.data.node_ids[i]
     named = _protected(costs, net, node, i, j)
     region = costs.forecast.regions.name(int(sets.region[k]))
-    hit = [p for p in named if p.region == f"orders promised within 1 days from {region}"]
+    hit = [p for p in named if p.region == f"orders promised within 1 day from {region}"]
     assert hit and hit[0].expected_units == pytest.approx(sets.rate[k, j] * costs.horizon_days)
