@@ -116,18 +116,20 @@ def serve_first(
     surcharge: FloatArray,
     unit: FloatArray,
     fixed: FloatArray,
-    qty: IntArray,
+    usable: IntArray,
     penalty: FloatArray,
 ) -> FloatArray:
     """Cap the opportunity costs of one order's units, (nodes, lines), so that any node
     that can serve a line still beats leaving it unfilled: the LP's demand is only an
     expectation, and with scarce stock every unit sells anyway, so stock is never
     withheld from a customer who can be served now for one who may come. The cap is
-    :data:`SERVE_FIRST` of the margin ``penalty − unit − fixed / qty``: a shipment
-    carrying the line alone then costs less than its penalty (``unit``, ``fixed``: the
-    single-order router's per-unit cost and per-shipment cost of each node)."""
-    q = np.maximum(np.asarray(qty, dtype=np.float64), 1.0)
-    margin = penalty[None, :] - unit - np.asarray(fixed, dtype=np.float64)[:, None] / q[None, :]
+    :data:`SERVE_FIRST` of the margin ``penalty − unit − fixed / usable``: a shipment
+    carrying all a node can give of the line, alone, then costs less than leaving those
+    units unfilled whenever it did without opportunity costs (``unit``, ``fixed``,
+    ``usable``: the single-order router's per-unit cost, per-shipment cost of each node,
+    and units each node may ship of each line)."""
+    k = np.maximum(np.asarray(usable, dtype=np.float64), 1.0)
+    margin = penalty[None, :] - unit - np.asarray(fixed, dtype=np.float64)[:, None] / k
     return np.minimum(surcharge, np.maximum(margin, 0.0) * SERVE_FIRST)
 
 

@@ -35,25 +35,26 @@ promised within d days can only be served by the few nodes that deliver there th
 and their expected demand per (region, sku) is again a fraction of a unit. With
 ``protect_promises`` a unit costs at least its value to them,
 ``penalty × q × P(N ≥ units held by those nodes)`` summed over the (region, promise) sets
-the node is in (:func:`router.inventory.protection.promise_value`), over the horizon. On
-the VN season this moves the share of the myopic-to-hindsight gap closed from 33.7 % to
-35.9 % on the seeds the defaults were chosen on and from 32.5 % to 35.8 % on held-out
-seeds (benchmarks/RESULTS.md).
+the node is in (:func:`router.inventory.protection.promise_value`), over the horizon (cut
+at the season's end, like the own-pickup term's window). Unlike the LP's duals it is not
+multiplied by ``weight``: it is a probability, not an expectation that undershoots, and
+× 2.3 was measured 1.1 % dearer on VN. On the VN season the term moves the share of the
+myopic-to-hindsight gap closed from 33.7 % to 35.9 % on the seeds the defaults were
+chosen on and from 32.5 % to 35.8 % on held-out seeds (benchmarks/RESULTS.md).
 
 Knobs under ``policy.params``:
 ``horizon_days`` (7), ``recompute_hours`` (24), ``stock_change`` (0.2), ``check_minutes``
 (60), ``cell_deg`` (1.0: region grid), ``nearest`` (10: arcs per region),
 ``units_per_parcel`` (null: the demand model's mean units per order), ``weight`` (1.0:
-multiplies the opportunity costs), ``protect_own`` (true: the no-transfer pickup term
-above), ``serve_first`` (true: the surcharge of a unit is
-capped below its margin ``penalty − unit cost − shipment cost / qty``,
+multiplies the LP's opportunity costs and the own-pickup term), ``protect_own`` (true:
+the no-transfer pickup term above), ``serve_first`` (true: the surcharge of a unit is
+capped below its margin, penalty − unit cost − shipment cost / units the node can give,
 :func:`router.inventory.opportunity.serve_first`, so stock is never withheld from a
 customer who can be served now for an expected future one: the LP's demand is only an
-expectation, and with scarce stock every unit sells anyway; until 2026-12-06 the cap left
-out the shipment cost, so a unit at its cap could still be left unfilled), ``walkins``
-(true: walk-ins share the shelf, above), ``promises`` (false: the LP's demand split by
-delivery promise, each class with only the nodes that keep it; measured 0.3 % dearer on
-the VN season, so off), ``protect_promises`` (true: the promise term above).
+expectation, and with scarce stock every unit sells anyway), ``walkins`` (true: walk-ins
+share the shelf, above), ``promises`` (false: the LP's demand split by delivery promise,
+each class with only the nodes that keep it; measured 0.3 % dearer on the VN season, so
+off), ``protect_promises`` (true: the promise term above).
 """
 
 from __future__ import annotations
@@ -142,6 +143,8 @@ class InventoryAwarePolicy(_PerNetwork):
         self._checked_at = -np.inf
         self._solved_stock: IntArray | None = None
         self._solved_shelf_days = self.horizon_days
+        self._solved_window = self.horizon_days
+        self._season_days = np.inf
         self._network: ProblemData | None = None
         self._cost_version = -1
 
@@ -177,6 +180,7 @@ class InventoryAwarePolicy(_PerNetwork):
         if self._forecast is None:
             self._forecast = from_demand_model(net, scenario.demand, self.cell_deg)
             self._classes = self._forecast.promises
+            self._season_days = float(scenario.days)
             if not self.promises:
                 self._forecast = dataclasses.replace(self._forecast, promises=((None, 1.0),))
             self._receipts = receipt_plan(net, scenario)
@@ -207,15 +211,23 @@ class InventoryAwarePolicy(_PerNetwork):
         self._solved_at = self._checked_at = now
         self._solved_stock = atp
         self._solved_shelf_days = self._shelf_days(view)
+        self._solved_window = self._window(view)
         self._network = view.network
         self._cost_version = view.version
 
+    def _window(self, view: StateView) -> float:
+        """The horizon from now, cut at the end of the season (no demand comes after)."""
+        left = self._season_days - (view.day + view.minute / 1440.0)
+        return max(min(self.horizon_days, left), 1e-3)
+
     def _shelf_days(self, view: StateView) -> float:
-        """Days from now to the next store replenishment arrival (at most the horizon):
-        the window over which a store's units are not replaced."""
+        """Days from now to the next store replenishment arrival (at most the horizon,
+        cut at the season's end): the window over which a store's units are not
+        replaced."""
         now = view.day + view.minute / 1440.0
         nxt = [a for a in self._arrivals if a > now]
-        return min(self.horizon_days, (min(nxt) - now) if nxt else self.horizon_days)
+        window = self._window(view)
+        return min(window, (min(nxt) - now) if nxt else window)
 
     def surcharge(self, skus: IntArray) -> FloatArray:
         assert self.costs is not None
@@ -232,7 +244,7 @@ class InventoryAwarePolicy(_PerNetwork):
             return np.zeros(atp.shape)
         pen = view.network.sku_penalty[skus]
         if self._walkin_rate is None:
-            return own_pickup_value(own[:, skus], pen, atp, self.horizon_days) * self.weight
+            return own_pickup_value(own[:, skus], pen, atp, self._window(view)) * self.weight
         days = self._shelf_days(view)
         value = own_pickup_value(own[:, skus], pen, atp, days, self._walkin_rate[:, skus])
         return value * self.weight
@@ -246,7 +258,7 @@ class InventoryAwarePolicy(_PerNetwork):
             return np.zeros(atp.shape)
         pen = view.network.sku_penalty[skus]
         walk = None if self._walkin_rate is None else self._walkin_rate[:, skus]
-        return promise_value(sets, skus, pen, atp, self.horizon_days, walk)
+        return promise_value(sets, skus, pen, atp, self._window(view), walk)
 
     def trace(self, limit: int) -> list[dict[str, Any]]:
         """The ``limit`` dearest (node, sku) opportunity costs at the last recompute, on
@@ -263,14 +275,15 @@ class InventoryAwarePolicy(_PerNetwork):
         own_v = np.zeros_like(lp)
         own = None if self._forecast is None else self._forecast.own
         if self.protect_own and own is not None:
-            days = self._solved_shelf_days if walk is not None else self.horizon_days
+            days = self._solved_shelf_days if walk is not None else self._solved_window
             own_v = own_pickup_value(own, pen, atp, days, walk) * self.weight
         sets = self._promise_sets if self.protect_promises else None
         loss = None
         terms = own_v
         if sets is not None and len(sets):
-            loss = set_loss(sets, skus, atp, self.horizon_days, walk) * pen[None, :]
-            terms = np.maximum(terms, promise_value(sets, skus, pen, atp, self.horizon_days, walk))
+            h = self._solved_window
+            loss = set_loss(sets, skus, atp, h, walk) * pen[None, :]
+            terms = np.maximum(terms, promise_value(sets, skus, pen, atp, h, walk))
         total = np.maximum(lp, terms)
         out: list[dict[str, Any]] = []
         for flat in np.argsort(-total, axis=None, kind="stable")[:limit].tolist():
@@ -283,7 +296,7 @@ class InventoryAwarePolicy(_PerNetwork):
                 assert self._forecast is not None
                 protects = protected_demand(
                     own if self.protect_own else None, sets, self._forecast.regions.name,
-                    costs.node_ids[n], n, j, self.horizon_days,
+                    costs.node_ids[n], n, j, self._solved_window,
                     own_value=float(own_v[n, j]),
                     set_value=None if loss is None else loss[:, j],
                 )  # fmt: skip
@@ -316,7 +329,7 @@ class InventoryAwarePolicy(_PerNetwork):
             if self.serve_first:
                 v = router._view(order, atp, left.ships, left.units, ())
                 pen = router.network.sku_penalty[skus]
-                extra = serve_first(extra, v.unit, v.fixed, v.qty, pen)
+                extra = serve_first(extra, v.unit, v.fixed, v.usable, pen)
             res = router.route(order, atp, left.ships, left.units, unit_surcharge=extra)
             out.append(res.plan)
             if len(orders) > 1:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import stats
 
+from router.data import FloatArray, IntArray
+
 if TYPE_CHECKING:
     from router.simulation.scenario import Scenario
 
@@ -76,11 +78,11 @@ class PromiseSets:
     sku s from the region, ``region_rate[k, s]`` all of the region's (every class);
     ``region[k]`` and ``days[k]`` say which (for explanations)."""
 
-    members: np.ndarray  # (sets, nodes) 0/1
-    rate: np.ndarray  # (sets, skus)
-    region_rate: np.ndarray  # (sets, skus)
-    region: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    days: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    members: FloatArray  # (sets, nodes) 0/1
+    rate: FloatArray  # (sets, skus)
+    region_rate: FloatArray  # (sets, skus)
+    region: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    days: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
 
     def __len__(self) -> int:
         return int(self.members.shape[0])
@@ -132,8 +134,9 @@ def promise_value(
 
     A region's orders promised within d days can only be served by the set F of nodes
     that deliver there that fast, and all of the region's demand (and the walk-ins of F's
-    stores, ``walkin_rate`` (nodes, these skus)) draws on F's stock first: F holds its
-    cheapest nodes. As for a store's own pickups (:func:`own_pickup_value`, the case of a
+    stores, ``walkin_rate`` (nodes, these skus)) draws on F's stock: F holds the nodes
+    nearest the region, which are also its cheapest as far as the rate card goes by
+    distance. As for a store's own pickups (:func:`own_pickup_value`, the case of a
     one-node set), a promised customer is served while it comes among the first
     ``A = Σ_{n∈F} atp[n]`` customers, so taking one unit from F loses one with chance
     ``q × P(N ≥ A)``, q the class's share of the customers and N Poisson with their mean
@@ -159,7 +162,7 @@ def set_loss(
     """Per set and sku, ``q × P(N ≥ units the set holds)``: the promised customers one
     unit fewer in the set loses (:func:`promise_value`), (sets, skus)."""
     F = sets.members
-    held = F @ np.asarray(atp)
+    held = F @ np.maximum(np.asarray(atp), 0)
     total = sets.region_rate[:, skus]
     if walkin_rate is not None:
         total = total + F @ np.asarray(walkin_rate, dtype=np.float64)

@@ -32,6 +32,7 @@ from router.inventory.protection import (
     promise_sets,
     promise_value,
     protected_demand,
+    set_loss,
 )
 from router.service import schema
 from router.service.inventory import atp_expr
@@ -131,9 +132,11 @@ class OpportunityCache:
         costs = opportunity_costs(
             data, stock, forecast, self.horizon_days, units_per_parcel=max(units, 1.0)
         )
-        if not promised:
-            return costs
         total = float(np.sum(qty))
+        if not promised or total <= 0:
+            return costs
+        # one share per promised days for the whole network (the history is too thin
+        # to split it by region), as the simulator's demand model has it
         classes = tuple((d, q / total) for d, q in sorted(promised.items()))
         _, _, ok, transit = unit_costs(data, forecast, max(units, 1.0))
         sets = promise_sets(ok, transit, forecast.rate, classes)
@@ -169,11 +172,14 @@ def explain_units(
     plan: OrderPlan,
     limit: int = MAX_PROTECTS,
     used: tuple[list[str], FloatArray] | None = None,
+    atp: IntArray | None = None,
 ) -> list[UnitOpportunity]:
     """For every (node, sku) the plan takes: the per-unit opportunity cost the decision
     used (``used`` = (skus, surcharge[node, column of the sku]), else the LP's) and the
-    ``limit`` largest demands it protects (from the LP's flows, led by the store's own
-    no-transfer pickups when their term set the cost)."""
+    ``limit`` largest demands it protects: the LP's flows, led, when a protection term
+    set the cost, by the store's own no-transfer pickups and the promised orders it keeps
+    the units for (the dearest first, at the stock ``atp`` the decision saw, nodes × the
+    columns of ``used``)."""
     out = []
     for sh in plan.shipments:
         i = net.data.node_index.get(sh.node)
@@ -190,7 +196,10 @@ def explain_units(
             if used is not None and ln.sku in used[0]:
                 cost = float(used[1][i, used[0].index(ln.sku)])
             if cost > lp_cost + 1e-12:  # a protection term set it: name what it keeps
-                protects[:0] = _protected(costs, net, sh.node, i, j)
+                col = None
+                if atp is not None and used is not None and ln.sku in used[0]:
+                    col = atp[:, used[0].index(ln.sku)]
+                protects[:0] = _protected(costs, net, sh.node, i, j, col)
             out.append(
                 UnitOpportunity(
                     node=sh.node,
@@ -203,11 +212,24 @@ def explain_units(
     return out
 
 
-def _protected(costs: OpportunityCosts, net: Network, node: str, i: int, j: int) -> list[Protects]:
+def _protected(
+    costs: OpportunityCosts, net: Network, node: str, i: int, j: int, atp: IntArray | None
+) -> list[Protects]:
     """The demand the protection terms keep units of (node ``i``, sku ``j``) for
-    (:func:`router.inventory.protection.protected_demand`)."""
+    (:func:`router.inventory.protection.protected_demand`), ordered by what each is
+    worth at the stock ``atp`` of that sku (per node) when given."""
+    h, own = costs.horizon_days, costs.forecast.own
+    own_value = set_value = None
+    if atp is not None:
+        stock = np.asarray(atp, dtype=np.int64)[:, None]
+        pen = net.data.sku_penalty[[j]]
+        if own is not None:
+            own_value = float(own_pickup_value(own[:, [j]], pen, stock, h)[i, 0])
+        if costs.promise_sets is not None and len(costs.promise_sets):
+            cols = np.array([j], dtype=np.int64)
+            set_value = set_loss(costs.promise_sets, cols, stock, h)[:, 0] * pen[0]
     found = protected_demand(
-        costs.forecast.own, costs.promise_sets, costs.forecast.regions.name,
-        node, i, j, costs.horizon_days,
+        own, costs.promise_sets, costs.forecast.regions.name, node, i, j, h,
+        own_value=own_value, set_value=set_value,
     )  # fmt: skip
     return [Protects(region=p["region"], expected_units=p["units"], days=p["days"]) for p in found]

@@ -194,7 +194,7 @@ def _route(
         # capped as the simulator's policy does: never withhold a unit that can be served now
         view = net.router._view(order, atp, shipments_left, units_left, tuple(exclude))
         surcharge = serve_first(
-            surcharge_of(costs, net, skus, atp), view.unit, view.fixed, view.qty, view.penalty
+            surcharge_of(costs, net, skus, atp), view.unit, view.fixed, view.usable, view.penalty
         )
     result = net.router.route(
         order,
@@ -214,7 +214,7 @@ def _route(
     )
     assert surcharge is not None
     update: dict[str, Any] = {
-        "opportunity": explain_units(costs, net, result.plan, used=(skus, surcharge))
+        "opportunity": explain_units(costs, net, result.plan, used=(skus, surcharge), atp=atp)
     }
     if _takes(myopic.plan) != _takes(result.plan):
         update["myopic"] = MyopicChoice(

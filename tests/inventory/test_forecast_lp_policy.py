@@ -94,6 +94,7 @@ def test_own_pickup_protection_is_the_chance_of_losing_the_last_unit() -> None:
 
     class View:
         network = net.data()
+        day, minute = 0, 0.0
 
     skus = np.array([0, 1], dtype=np.int64)
     atp = np.zeros((len(net.nodes), 2), dtype=np.int64)
@@ -274,12 +275,13 @@ def test_promised_orders_protect_the_nodes_that_can_keep_them() -> None:
 
     class View:
         network = data
+        day, minute = 1, 720.0  # 1.5 days before the 3-day season ends: the window is cut
 
-    skus = np.array([0, 1], dtype=np.int64)
+    skus = np.array([3, 1], dtype=np.int64)
     atp = np.full((len(rep.net.nodes), 2), 1, dtype=np.int64)
     got = pol._promise_protection(View(), skus, atp)
     pen = data.sku_penalty[skus]
-    want = promise_value(sets, skus, pen, atp, pol.horizon_days, pol._walkin_rate[:, skus])
+    want = promise_value(sets, skus, pen, atp, 1.5, pol._walkin_rate[:, skus])
     np.testing.assert_allclose(got, want)
     assert got.any() and (got >= 0).all()
 
@@ -335,8 +337,10 @@ def test_trace_explains_every_term_of_the_opportunity_cost() -> None:
     skus = np.arange(atp.shape[1])
     walk = pol._walkin_rate
     lp = pol.costs.cost * pol.weight
+    h = pol._solved_window
+    assert h <= pol.horizon_days
     own = own_pickup_value(pol._forecast.own, net.sku_penalty, atp, pol._solved_shelf_days, walk)
-    promise = promise_value(pol._promise_sets, skus, net.sku_penalty, atp, pol.horizon_days, walk)
+    promise = promise_value(pol._promise_sets, skus, net.sku_penalty, atp, h, walk)
     want = np.maximum(lp, np.maximum(own * pol.weight, promise))
     got = [t["opportunity_cost"] for t in trace]
     assert got == sorted(got, reverse=True)

@@ -171,7 +171,7 @@ def test_service_protects_units_for_promised_orders_and_explains_it(
     i = int(np.flatnonzero(sets.members[k])[0])
     j = int(np.flatnonzero(sets.rate[k])[0])
     node = net.data.node_ids[i]
-    named = _protected(costs, net, node, i, j)
+    named = _protected(costs, net, node, i, j, None)
     region = costs.forecast.regions.name(int(sets.region[k]))
     hit = [p for p in named if p.region == f"orders promised within 1 day from {region}"]
     assert hit and hit[0].expected_units == pytest.approx(sets.rate[k, j] * costs.horizon_days)
