@@ -297,24 +297,25 @@ def test_promised_orders_protect_the_nodes_that_can_keep_them() -> None:
 @given(
     unit=st.floats(0.1, 50.0),
     fixed=st.floats(0.0, 30.0),
-    qty=st.integers(1, 5),
+    avail=st.integers(1, 5),
     pen=st.floats(1.0, 100.0),
     extra=st.floats(0.0, 1e4),
 )
 def test_serve_first_keeps_a_servable_line_cheaper_than_unfilled(
-    unit: float, fixed: float, qty: int, pen: float, extra: float
+    unit: float, fixed: float, avail: int, pen: float, extra: float
 ) -> None:
-    """After the cap, a shipment carrying the line alone costs less than its penalty
-    whenever it did before the opportunity cost (and the cap never raises a cost)."""
+    """After the cap, a shipment carrying all the node can give of the line, alone,
+    costs less than leaving those units unfilled whenever it did before the opportunity
+    cost (and the cap never raises a cost)."""
     from router.inventory.opportunity import serve_first
 
     got = serve_first(
-        np.array([[extra]]), np.array([[unit]]), np.array([fixed]), np.array([qty]),
+        np.array([[extra]]), np.array([[unit]]), np.array([fixed]), np.array([[avail]]),
         np.array([pen]),
     )[0, 0]  # fmt: skip
     assert 0.0 <= got <= extra
-    if fixed + qty * unit < qty * pen:
-        assert fixed + qty * (unit + got) < qty * pen
+    if fixed + avail * unit < avail * pen:
+        assert fixed + avail * (unit + got) < avail * pen
 
 
 def test_trace_explains_every_term_of_the_opportunity_cost() -> None:
@@ -361,3 +362,37 @@ def test_trace_explains_every_term_of_the_opportunity_cost() -> None:
     )
     page = render_html(result)
     assert "orders promised within" in page
+
+
+def test_no_line_is_lost_that_a_node_could_serve_at_a_profit() -> None:
+    """Serve first, in a whole run: an order that may split never has a line left
+    entirely unfilled while some node could ship what it has of it, alone, for less
+    than the penalty of those units (whatever the opportunity costs)."""
+    from router.simulation.engine import Replay
+    from router.single import SingleOrderRouter
+
+    sc = _aware(weight=50.0)  # opportunity costs far above every margin: the cap decides
+    checked = [0]
+    real = SingleOrderRouter.route
+
+    def route(self: SingleOrderRouter, order: Any, atp: Any, *args: Any, **kw: Any) -> Any:
+        res = real(self, order, atp, *args, **kw)
+        if kw.get("unit_surcharge") is None or not order.allow_split:
+            return res
+        v = self._view(order, atp, args[0], args[1], ())
+        shipped = {ln.sku for sh in res.plan.shipments for ln in sh.lines}
+        for c, line in enumerate(order.lines):
+            if line.sku in shipped:
+                continue
+            k = v.usable[:, c].astype(float)
+            ok = (k > 0) & (v.ships_left > 0)
+            assert not (ok & (v.fixed + k * v.unit[:, c] < k * v.penalty[c] - 1e-6)).any()
+            checked[0] += 1
+        return res
+
+    SingleOrderRouter.route = route  # type: ignore[method-assign]
+    try:
+        Replay(sc, build_network(sc), 0).run()
+    finally:
+        SingleOrderRouter.route = real  # type: ignore[method-assign]
+    assert checked[0] > 0  # lines were lost, for want of stock

@@ -193,3 +193,38 @@ def test_promise_sets_hold_the_nodes_that_keep_each_promise() -> None:
     assert len(sets) == 3
     assert (sets.region_rate == np.array([[4.0, 1.0], [4.0, 1.0], [2.0, 0.0]])).all()
     assert len(promise_sets(can, transit, rate, ((None, 1.0),))) == 0
+
+
+def test_protected_demand_leads_with_what_is_worth_most() -> None:
+    """The explanation of a protection term: the own pickups and the promised sets the
+    node is in, the dearest first at the stock of the moment, sets worth nothing left
+    out; without values, own pickups first and the sets by rate."""
+    from router.inventory.protection import PromiseSets, protected_demand
+
+    sets = PromiseSets(
+        np.array([[1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]),
+        np.array([[0.2], [0.5], [0.9]]),
+        np.array([[1.0], [1.0], [1.0]]),
+        np.array([4, 7, 9]),
+        np.array([1, 2, 1]),
+    )
+    own = np.array([[0.3], [0.0]])
+
+    def name(r: int) -> str:
+        return f"R{r}"
+
+    plain = protected_demand(own, sets, name, "S1", 0, 0, 2.0)
+    assert [p["region"] for p in plain] == [
+        "pickups at S1 that refuse transfers",
+        "orders promised within 2 days from R7",
+        "orders promised within 1 day from R4",
+    ]
+    assert plain[0]["units"] == pytest.approx(0.6) and plain[1]["units"] == pytest.approx(1.0)
+    valued = protected_demand(
+        own, sets, name, "S1", 0, 0, 2.0, own_value=1.0, set_value=np.array([3.0, 0.0, 5.0])
+    )
+    assert [p["region"] for p in valued] == [
+        "orders promised within 1 day from R4",  # worth 3 > the own pickups' 1
+        "pickups at S1 that refuse transfers",
+    ]  # R7's set is worth nothing at this stock; R9's set does not hold node 0
+    assert protected_demand(own, None, name, "S1", 0, 0, 2.0, own_value=0.0) == []
