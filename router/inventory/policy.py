@@ -193,8 +193,7 @@ class InventoryAwarePolicy(_PerNetwork):
                 self._walkin_rate = walkin_rates(net, scenario.demand.walkins_per_store)
         assert self._receipts is not None and self.units_per_parcel is not None
         day = view.day
-        horizon = min(self.horizon_days, scenario.days - day - view.minute / 1440.0)
-        horizon = max(horizon, 1e-3)
+        horizon = self._window(view)
         atp = self._all_atp(view)
         stock = atp.copy()
         for d, qty in self._receipts.items():
