@@ -133,6 +133,7 @@ class InventoryAwarePolicy(_PerNetwork):
         self.protect_promises = bool(p.get("protect_promises", True))
         self._classes: tuple[tuple[int | None, float], ...] = ((None, 1.0),)
         self._promise_sets: PromiseSets | None = None
+        self._sets_version = -1
         self._walkin_rate: FloatArray | None = None
         self._arrivals: list[int] = []
         self.costs: OpportunityCosts | None = None
@@ -202,9 +203,11 @@ class InventoryAwarePolicy(_PerNetwork):
         self.costs = opportunity_costs(
             view.network, stock, self._forecast, horizon, self.units_per_parcel, self.nearest
         )
-        if self.protect_promises:
+        if self.protect_promises and self._sets_version != view.version:
+            # who can keep each promise depends on the network's rules only, not on stock
             _, _, ok, transit = unit_costs(view.network, self._forecast, self.units_per_parcel)
             self._promise_sets = promise_sets(ok, transit, self._forecast.rate, self._classes)
+            self._sets_version = view.version
         self.solves += 1
         now = self._now(view)
         self._solved_at = self._checked_at = now
@@ -232,32 +235,41 @@ class InventoryAwarePolicy(_PerNetwork):
         assert self.costs is not None
         return np.asarray(self.costs.cost[:, skus] * self.weight, dtype=np.float64)
 
-    def _own_protection(self, view: StateView, skus: IntArray, atp: IntArray) -> FloatArray:
+    def _own_value(
+        self, skus: IntArray, atp: IntArray, pen: FloatArray, window: float, shelf: float
+    ) -> FloatArray:
         """Per-unit value of keeping a node's stock for its own pickups that refuse
         transfers (no other node can serve them): the penalty times the chance that their
-        demand over the horizon reaches the units there now, P(D ≥ atp), D Poisson. The
+        demand over the window reaches the units there now, P(D ≥ atp), D Poisson; with
+        walk-ins on the shelf, over the ``shelf`` days to the next replenishment. The
         expected-demand LP cannot see it: such demand is a fraction of a unit per (node,
         sku), below any stock, so its dual is 0, yet the last unit is often the one lost."""
         own = None if self._forecast is None else self._forecast.own
         if own is None:
             return np.zeros(atp.shape)
-        pen = view.network.sku_penalty[skus]
         if self._walkin_rate is None:
-            return own_pickup_value(own[:, skus], pen, atp, self._window(view)) * self.weight
-        days = self._shelf_days(view)
-        value = own_pickup_value(own[:, skus], pen, atp, days, self._walkin_rate[:, skus])
+            return own_pickup_value(own[:, skus], pen, atp, window) * self.weight
+        value = own_pickup_value(own[:, skus], pen, atp, shelf, self._walkin_rate[:, skus])
         return value * self.weight
 
-    def _promise_protection(self, view: StateView, skus: IntArray, atp: IntArray) -> FloatArray:
+    def _promise_value(
+        self, skus: IntArray, atp: IntArray, pen: FloatArray, window: float
+    ) -> FloatArray:
         """Per-unit value of a node's stock to the promised orders that only it and the
         other nodes close enough can serve
-        (:func:`router.inventory.protection.promise_value`), over the horizon."""
+        (:func:`router.inventory.protection.promise_value`), over the window."""
         sets = self._promise_sets
         if sets is None:
             return np.zeros(atp.shape)
-        pen = view.network.sku_penalty[skus]
         walk = None if self._walkin_rate is None else self._walkin_rate[:, skus]
-        return promise_value(sets, skus, pen, atp, self._window(view), walk)
+        return promise_value(sets, skus, pen, atp, window, walk)
+
+    def _own_protection(self, view: StateView, skus: IntArray, atp: IntArray) -> FloatArray:
+        pen = view.network.sku_penalty[skus]
+        return self._own_value(skus, atp, pen, self._window(view), self._shelf_days(view))
+
+    def _promise_protection(self, view: StateView, skus: IntArray, atp: IntArray) -> FloatArray:
+        return self._promise_value(skus, atp, view.network.sku_penalty[skus], self._window(view))
 
     def trace(self, limit: int) -> list[dict[str, Any]]:
         """The ``limit`` dearest (node, sku) opportunity costs at the last recompute, on
@@ -270,19 +282,17 @@ class InventoryAwarePolicy(_PerNetwork):
         lp = costs.cost * self.weight
         skus = np.arange(atp.shape[1], dtype=np.int64)
         pen = net.sku_penalty
-        walk = self._walkin_rate
-        own_v = np.zeros_like(lp)
+        h = self._solved_window
         own = None if self._forecast is None else self._forecast.own
-        if self.protect_own and own is not None:
-            days = self._solved_shelf_days if walk is not None else self._solved_window
-            own_v = own_pickup_value(own, pen, atp, days, walk) * self.weight
+        own_v = np.zeros_like(lp)
+        if self.protect_own:
+            own_v = self._own_value(skus, atp, pen, h, self._solved_shelf_days)
         sets = self._promise_sets if self.protect_promises else None
         loss = None
         terms = own_v
         if sets is not None and len(sets):
-            h = self._solved_window
-            loss = set_loss(sets, skus, atp, h, walk) * pen[None, :]
-            terms = np.maximum(terms, promise_value(sets, skus, pen, atp, h, walk))
+            loss = set_loss(sets, skus, atp, h, self._walkin_rate) * pen[None, :]
+            terms = np.maximum(terms, self._promise_value(skus, atp, pen, h))
         total = np.maximum(lp, terms)
         out: list[dict[str, Any]] = []
         for flat in np.argsort(-total, axis=None, kind="stable")[:limit].tolist():
@@ -295,7 +305,7 @@ class InventoryAwarePolicy(_PerNetwork):
                 assert self._forecast is not None
                 protects = protected_demand(
                     own if self.protect_own else None, sets, self._forecast.regions.name,
-                    costs.node_ids[n], n, j, self._solved_window,
+                    costs.node_ids[n], n, j, h,
                     own_value=float(own_v[n, j]),
                     set_value=None if loss is None else loss[:, j],
                 )  # fmt: skip
