@@ -161,14 +161,9 @@ class _Pricer:
     """Per-order slices of the candidates, and the exact pricing of one order."""
 
     def __init__(self, data: ProblemData, cand: Candidates, rows: _Rows) -> None:
-        if cand.num_pairs and (
-            np.any(np.diff(cand.pair_order) < 0) or np.any(np.diff(cand.arc_pair) < 0)
-        ):
-            raise ValueError("candidates must be sorted by order and pair")
-        self.data, self.cand, self.rows = data, cand, rows
+        self._slices(data, cand)
+        self.rows = rows
         n_orders = data.num_orders
-        self.pair_start = np.searchsorted(cand.pair_order, np.arange(n_orders + 1))
-        self.arc_start = np.searchsorted(cand.arc_pair, np.arange(cand.num_pairs + 1))
         S = data.num_skus
         arc_node = cand.arc_node()
         self.arc_stock_row = rows.stock[arc_node * S + data.line_sku[cand.arc_line]]
@@ -176,7 +171,6 @@ class _Pricer:
         self.pair_order_row = rows.orders[cand.pair_node]
         self.pair_units = np.minimum(data.node_unit_cap[cand.pair_node], UNLIMITED)
         self.pair_unit_row = rows.units[cand.pair_node]
-        self.line_pen = data.sku_penalty[data.line_sku]
         # order × row incidence: which orders a change of a row's dual can affect
         arc_order = cand.pair_order[cand.arc_pair]
         r = np.concatenate([self.arc_stock_row, self.arc_unit_row, self.pair_order_row])
@@ -185,6 +179,17 @@ class _Pricer:
         self.incidence = sp.csr_matrix(
             (np.ones(int(ok.sum())), (o[ok], r[ok])), shape=(n_orders, rows.size)
         )
+
+    def _slices(self, data: ProblemData, cand: Candidates) -> None:
+        """Where each order's pairs and each pair's arcs start; no surcharges yet."""
+        if cand.num_pairs and (
+            np.any(np.diff(cand.pair_order) < 0) or np.any(np.diff(cand.arc_pair) < 0)
+        ):
+            raise ValueError("candidates must be sorted by order and pair")
+        self.data, self.cand = data, cand
+        self.pair_start = np.searchsorted(cand.pair_order, np.arange(data.num_orders + 1))
+        self.arc_start = np.searchsorted(cand.arc_pair, np.arange(cand.num_pairs + 1))
+        self.line_pen = data.sku_penalty[data.line_sku]
         self.arc_sur = np.zeros(cand.num_arcs)
         self.pair_sur = np.zeros(cand.num_pairs)
 
@@ -295,6 +300,19 @@ class _Pricer:
             + float(c.arc_unit[arcs] @ units)
             + float(pen @ (d.line_qty[l0:l1] - shipped))
         )
+        idx, val = self._column(arcs, units, pairs)
+        pool.order.append(o)
+        pool.cost.append(cost)
+        pool.row_idx.append(idx)
+        pool.row_val.append(val)
+        pool.arcs.append(arcs)
+        pool.qty.append(units)
+        return len(pool) - 1
+
+    def _column(
+        self, arcs: IntArray, units: IntArray, pairs: IntArray
+    ) -> tuple[IntArray, FloatArray]:
+        """The coupling rows a pattern uses (sorted) and how much of each."""
         idx = np.concatenate(
             [self.arc_stock_row[arcs], self.arc_unit_row[arcs], self.pair_order_row[pairs]]
         )
@@ -304,13 +322,7 @@ class _Pricer:
         if idx.size:
             idx, inv = np.unique(idx, return_inverse=True)
             val = np.bincount(inv, weights=val).astype(np.float64)
-        pool.order.append(o)
-        pool.cost.append(cost)
-        pool.row_idx.append(idx)
-        pool.row_val.append(val)
-        pool.arcs.append(arcs)
-        pool.qty.append(units)
-        return len(pool) - 1
+        return idx, val
 
     def patterns_of(self, a: Assignment) -> list[tuple[int, IntArray, IntArray]]:
         """A plan as one pattern per order (its arcs and units); orders it leaves out are
@@ -343,12 +355,12 @@ class _Pricer:
 class _Master:
     """The restricted master LP in HiGHS, grown column by column and re-solved warm."""
 
-    def __init__(self, num_orders: int, rows: _Rows) -> None:
+    def __init__(self, num_orders: int, rhs: FloatArray) -> None:
         self.h = quiet_highs(threads=1)
         self.num_orders = num_orders
         inf = highspy.kHighsInf
-        lower = np.concatenate([np.ones(num_orders), np.full(rows.size, -inf)])
-        upper = np.concatenate([np.ones(num_orders), rows.rhs])
+        lower = np.concatenate([np.ones(num_orders), np.full(rhs.size, -inf)])
+        upper = np.concatenate([np.ones(num_orders), rhs])
         no_entries = np.zeros(0, dtype=np.int32)
         self.h.addRows(lower.size, lower, upper, 0, no_entries, no_entries, np.zeros(0))
         self.columns = 0
@@ -408,7 +420,7 @@ def column_generation(
     value = np.zeros(n_orders)
     todo = np.arange(n_orders)
     pi = np.zeros(rows.size)
-    master = _Master(n_orders, rows)
+    master = _Master(n_orders, rows.rhs)
     best_bound, last = -np.inf, None
     priced: tuple[FloatArray, FloatArray] = (pi, value)
     for rnd in range(1, max_rounds + 1):

@@ -649,7 +649,7 @@ def run_seed(
             row["hindsight_gap"] = _ratio(row["total_cost"] - part, row["total_cost"])
         run.stats.update(
             hindsight_seconds=hb.seconds,
-            hindsight_joint=float(hb.method in ("lp", "timed", "strong")),
+            hindsight_joint=float(hb.method in ("lp", "timed", "strong", "patterns")),
         )
     return run
 

@@ -98,19 +98,21 @@ does not finish within ``hindsight.time_limit_s`` (its own limit, after the join
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
 
 from models import Line, Node, Order, Problem, RateBand, StockRecord
 from router.batch import optimize
-from router.candidates import build_candidates
+from router.candidates import Candidates, build_candidates
 from router.data import UNLIMITED, FloatArray, IntArray, ProblemData
+from router.pattern_bound import PatternBound, pattern_bound
 from router.result import SolveParams
 from router.simulation.demand import day_orders, day_walkins
 from router.simulation.flows import (
@@ -491,6 +493,11 @@ def hindsight_bound(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
             if strong is not None and (bound is None or strong[0] > bound):
                 bound, per_day = strong
                 method = "strong"
+        if spec.patterns_time_limit_s > 0:
+            pat = patterns_bound(hp, data, spec.patterns_time_limit_s)
+            if pat is not None and (bound is None or pat[0].bound > bound):
+                bound, per_day = pat[0].bound, pat[1]
+                method = "patterns"
     else:
         method = "decoupled"
         bound, per_day = decoupled_bound(hp)
@@ -507,6 +514,35 @@ TIMED_MAX_ARCS = 3_000_000
 """Above this many (order, node, line) flows the time-indexed LP is not attempted."""
 
 
+Form = Literal["weak", "strong", "patterns"]
+"""How :func:`timed_lp` keeps shipments: ``weak``, only orders that may not split have a
+``y``; ``strong``, every multi-line order too; ``patterns``, every pair has a ``y`` and
+the rows inside one order (its lines, its links, one shipment) are left out: they belong
+to the order's patterns (:mod:`router.pattern_bound`)."""
+
+
+@dataclass(frozen=True, eq=False)
+class TimedLP:
+    """The time-indexed LP ``min cost·v, A_ub v ≤ b_ub, A_eq v = qty, 0 ≤ v ≤ ub`` over
+    ``v = [x (arcs), u (lines), stock carries, y (ship_pairs), network carries]``;
+    ``cand`` holds its arcs with their dated capacity."""
+
+    cand: Candidates
+    day_a: IntArray
+    ship_pairs: IntArray
+    cost: FloatArray
+    A_ub: sp.csr_matrix
+    b_ub: FloatArray
+    A_eq: sp.csr_matrix
+    qty: FloatArray
+    ub: FloatArray
+    xo: int
+    uo: int
+    co: int
+    yo: int
+    po: int
+
+
 def timed_bound(
     hp: HindsightProblem, data: ProblemData, time_limit: float, strong: bool = False
 ) -> tuple[float, list[float]] | None:
@@ -517,13 +553,90 @@ def timed_bound(
     The value returned is the Lagrangian value of the LP's dual solution, recomputed here
     with every variable bounded, so solver tolerances cannot push it above the optimum.
     """
+    start = time.perf_counter()
+    lp = timed_lp(hp, data, "strong" if strong else "weak")
+    if lp is None:
+        return None
+    days = hp.supply.shape[0]  # type: ignore[union-attr]
+    cost, A_ub, b_ub, A_eq, qty, ub = lp.cost, lp.A_ub, lp.b_ub, lp.A_eq, lp.qty, lp.ub
+    xo, uo, co, yo, po = lp.xo, lp.uo, lp.co, lp.yo, lp.po
+    left = time_limit - (time.perf_counter() - start)
+    if left <= 0:
+        return None
+    sol = _solve_lp(cost, A_ub, b_ub, A_eq, qty, ub, left, pdlp=strong)
+    if sol is None:
+        return None
+    x, lam_ub, lam_eq = sol
+    reduced = cost - A_ub.T @ lam_ub - A_eq.T @ lam_eq
+    value = float(b_ub @ lam_ub + qty @ lam_eq + np.minimum(reduced * ub, 0.0).sum())
+    if not math.isfinite(value):
+        return None
+    day_cost = np.bincount(lp.day_a, weights=cost[xo:uo] * x[xo:uo], minlength=days)
+    line_day = hp.order_day[data.line_order]
+    day_cost += np.bincount(line_day, weights=cost[uo:co] * x[uo:co], minlength=days)
+    y_day = hp.order_day[lp.cand.pair_order[lp.ship_pairs]]
+    day_cost += np.bincount(y_day, weights=cost[yo:po] * x[yo:po], minlength=days)
+    total = day_cost.sum()
+    share = day_cost / total if total > 0 else np.full(days, 1.0 / days)
+    return value, (share * value).tolist()
+
+
+PATTERNS_MAX_ARCS = 12_000_000
+"""Above this many flows the pattern bound is not attempted (the US season has 8.1 M)."""
+
+
+def patterns_bound(
+    hp: HindsightProblem,
+    data: ProblemData,
+    time_limit: float,
+    progress: Callable[[int, float, float], None] | None = None,
+) -> tuple[PatternBound, list[float]] | None:
+    """The time-indexed problem with whole shipments, bounded by Dantzig–Wolfe column
+    generation (:mod:`router.pattern_bound`), and the bound's split by day; None when it
+    is not available. Its coupling rows are the time-indexed LP's; each order's own rows (its
+    lines, one shipment per pair, at most one shipment if it may not split) are kept
+    whole inside its patterns, so every policy's plan is still feasible."""
+    start = time.perf_counter()
+    lp = timed_lp(hp, data, "patterns", max_arcs=PATTERNS_MAX_ARCS)
+    if lp is None or hp.day_ucap is None:
+        return None
+    A = lp.A_ub.tocsc()
+    carries = sp.hstack([A[:, lp.co : lp.yo], A[:, lp.po :]], format="csc")
+    carry_ub = np.concatenate([lp.ub[lp.co : lp.yo], lp.ub[lp.po :]])
+    day_p = hp.order_day[lp.cand.pair_order]
+    pair_units = np.minimum(hp.day_ucap[day_p, lp.cand.pair_node], UNLIMITED)
+    res = pattern_bound(
+        data,
+        lp.cand,
+        A[:, lp.xo : lp.uo],
+        A[:, lp.yo : lp.po],
+        carries,
+        carry_ub,
+        lp.b_ub,
+        pair_units,
+        time_limit - (time.perf_counter() - start),
+        progress=progress,
+    )
+    if res is None or not math.isfinite(res.bound):
+        return None
+    days = hp.supply.shape[0]  # type: ignore[union-attr]
+    day_cost = np.bincount(hp.order_day, weights=res.order_cost, minlength=days)
+    total = day_cost.sum()
+    share = day_cost / total if total > 0 else np.full(days, 1.0 / days)
+    return res, (share * res.bound).tolist()
+
+
+def timed_lp(
+    hp: HindsightProblem, data: ProblemData, form: Form, max_arcs: int = TIMED_MAX_ARCS
+) -> TimedLP | None:
+    """The time-indexed LP of ``form`` (see the module docstring); None without dated
+    data, without orders or above ``max_arcs`` flows."""
     supply, ocap_d, ucap_d = hp.supply, hp.day_ocap, hp.day_ucap
     if supply is None or ocap_d is None or ucap_d is None or data.num_orders == 0:
         return None
-    start = time.perf_counter()
     days = supply.shape[0]
     cand = build_candidates(data)  # pooled pruning: a superset of every day's candidates
-    if cand.num_arcs > TIMED_MAX_ARCS:
+    if cand.num_arcs > max_arcs:
         return None
     day_p = hp.order_day[cand.pair_order]
     open_p = (ocap_d[day_p, cand.pair_node] > 0) & (ucap_d[day_p, cand.pair_node] > 0)
@@ -558,9 +671,11 @@ def timed_bound(
     # LP every multi-line order does (a single-line pair has one arc: the estimate is exact).
     split_p = data.order_allow_split[cand.pair_order]
     ns_p = ~split_p
-    if strong:
+    if form == "strong":
         lines_o = np.bincount(data.line_order, minlength=data.num_orders)
         ns_p = ns_p | (lines_o[cand.pair_order] > 1)
+    elif form == "patterns":
+        ns_p = np.ones(P, dtype=bool)
     ns_pairs = np.flatnonzero(ns_p)
     Y = ns_pairs.size
     y_of_pair = np.full(P, -1, dtype=np.int64)
@@ -636,7 +751,7 @@ def timed_bound(
         time_a = day_a * MINUTES_PER_DAY + hp.order_minute[order_a]
         w_row, w_arc, w_rhs = window_rows(hp.shelf, node_a, sku_a, time_a, cap_a, data.num_skus)
         add(w_row, xo + w_arc, np.ones(w_arc.size), w_rhs)
-    if Y:
+    if Y and form != "patterns":
         # one shipment per order: Σ_p y_p ≤ 1
         one = np.flatnonzero(~split_p[ns_pairs])
         if one.size:
@@ -677,24 +792,8 @@ def timed_bound(
         ]
     )
     ub = np.concatenate([cap_a, qty, stock_c.ub, np.ones(Y), pool_c.ub])
-    left = time_limit - (time.perf_counter() - start)
-    if left <= 0:
-        return None
-    sol = _solve_lp(cost, A_ub, b_ub, A_eq, qty, ub, left, pdlp=strong)
-    if sol is None:
-        return None
-    x, lam_ub, lam_eq = sol
-    reduced = cost - A_ub.T @ lam_ub - A_eq.T @ lam_eq
-    value = float(b_ub @ lam_ub + qty @ lam_eq + np.minimum(reduced * ub, 0.0).sum())
-    if not math.isfinite(value):
-        return None
-    day_cost = np.bincount(day_a, weights=cost[xo:uo] * x[xo:uo], minlength=days)
-    line_day = hp.order_day[data.line_order]
-    day_cost += np.bincount(line_day, weights=cost[uo:co] * x[uo:co], minlength=days)
-    day_cost += np.bincount(y_day, weights=cost[yo:po] * x[yo:po], minlength=days)
-    total = day_cost.sum()
-    share = day_cost / total if total > 0 else np.full(days, 1.0 / days)
-    return value, (share * value).tolist()
+    cand = dataclasses.replace(cand, arc_cap=cap_a.astype(np.int64))
+    return TimedLP(cand, day_a, ns_pairs, cost, A_ub, b_ub, A_eq, qty, ub, xo, uo, co, yo, po)
 
 
 @dataclass(frozen=True, eq=False)

@@ -233,6 +233,9 @@ class HindsightSpec(_Spec):
     # seconds for the strong time-indexed LP (multi-line orders keep their shipments;
     # PDLP), tried after the others when > 0: a tighter bound at a few minutes a seed
     strong_time_limit_s: NonNegFloat = 0.0
+    # seconds for the pattern bound (the time-indexed problem with whole shipments, by
+    # column generation), tried last when > 0: the tightest, at minutes a seed
+    patterns_time_limit_s: NonNegFloat = 0.0
 
 
 class RebalanceSpec(_Spec):
