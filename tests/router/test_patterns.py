@@ -402,7 +402,7 @@ def test_the_master_gets_its_time_limit_every_round() -> None:
         rng.integers(3, 9, rows_n).astype(np.float64),
     )
     pool = _Pool()
-    master = _Master(orders_n, rows)
+    master = _Master(orders_n, rows.rhs)
     for o in range(orders_n):  # the empty pattern: every LP is feasible
         pool.order.append(o)
         pool.cost.append(100.0)
