@@ -2,14 +2,15 @@
 
     .venv/bin/python benchmarks/inventory_season.py scenarios/vn-season-myopic.yaml \
         scenarios/vn-season-aware.yaml [--seeds 0 1 2] [--days N] [--no-hindsight] \
-        [--strong-seconds S]
+        [--strong-seconds S] [--patterns-seconds S]
 
 Prints per seed the myopic, aware and hindsight costs, then the mean paired reduction
 (myopic − aware) with its Student-t 95 % interval, and the share of the
 myopic-to-hindsight gap closed, (myopic − aware) / (myopic − hindsight), per seed and
 pooled (Σ reductions / Σ gaps). Seeds run in parallel processes. ``--strong-seconds``
-overrides the scenario's ``hindsight.strong_time_limit_s`` (0: skip the strong LP, a
-weaker bound in seconds instead of minutes).
+and ``--patterns-seconds`` override the scenario's ``hindsight.strong_time_limit_s`` and
+``hindsight.patterns_time_limit_s`` (0: skip that bound, a weaker one in seconds instead of
+minutes).
 """
 
 from __future__ import annotations
@@ -27,13 +28,20 @@ from router.simulation.engine import interval
 
 
 def _one(
-    path: str, seed: int, days: int | None, hindsight: bool, strong: float | None = None
+    path: str,
+    seed: int,
+    days: int | None,
+    hindsight: bool,
+    strong: float | None = None,
+    patterns: float | None = None,
 ) -> dict[str, float]:
     sc = load_scenario(path)
     if days is not None:
         sc = sc.replace(days=days)
     if strong is not None:
         sc = sc.replace(hindsight={"strong_time_limit_s": strong})
+    if patterns is not None:
+        sc = sc.replace(hindsight={"patterns_time_limit_s": patterns})
     r = run_seed(sc, seed, hindsight=hindsight)
     k = r.kpis
     return {
@@ -55,6 +63,7 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=None)
     ap.add_argument("--no-hindsight", action="store_true")
     ap.add_argument("--strong-seconds", type=float, default=None)
+    ap.add_argument("--patterns-seconds", type=float, default=None)
     a = ap.parse_args()
     jobs = []
     with ProcessPoolExecutor() as pool:
@@ -62,7 +71,15 @@ def main() -> None:
             jobs.append(
                 (
                     s,
-                    pool.submit(_one, a.base, s, a.days, not a.no_hindsight, a.strong_seconds),
+                    pool.submit(
+                        _one,
+                        a.base,
+                        s,
+                        a.days,
+                        not a.no_hindsight,
+                        a.strong_seconds,
+                        a.patterns_seconds,
+                    ),
                     pool.submit(_one, a.alt, s, a.days, False),
                 )
             )

@@ -15,10 +15,12 @@ from router.simulation.hindsight import (
     build_hindsight,
     decoupled_bound,
     hindsight_bound,
+    patterns_bound,
     rate_envelope,
     timed_bound,
 )
 from router.simulation.network import build_network
+from router.simulation.scenario import Scenario
 from tests.simulation.conftest import small
 
 CARD_A = [
@@ -112,13 +114,10 @@ def test_timed_bound_is_tighter_when_stock_arrives_late() -> None:
         assert hb.bound <= cost.kpis["total_cost"] + 1e-6, kind
 
 
-def test_replenishment_periods_tighten_the_bound_and_keep_it_valid() -> None:
-    """Stores replenished to their target can give out at most max(target, initial) +
-    returns per period: with weekly top-ups the bound rises, and stays below every
-    policy (walk-ins, returns and rejections included)."""
-    import dataclasses
-
-    sc = small(
+def _busy() -> Scenario:
+    """Nine days with store top-ups, walk-ins, pickups, returns and rejections: every
+    row family of the time-indexed bound is there."""
+    return small(
         days=9,
         initial_stock={"scale": 0.6},
         demand={
@@ -133,6 +132,15 @@ def test_replenishment_periods_tighten_the_bound_and_keep_it_valid() -> None:
         },
         rejections={"store_accuracy": 0.9},
     )
+
+
+def test_replenishment_periods_tighten_the_bound_and_keep_it_valid() -> None:
+    """Stores replenished to their target can give out at most max(target, initial) +
+    returns per period: with weekly top-ups the bound rises, and stays below every
+    policy (walk-ins, returns and rejections included)."""
+    import dataclasses
+
+    sc = _busy()
     net = build_network(sc)
     hp = build_hindsight(sc, net, 0)
     assert hp.period_of_day is not None and hp.period_cap is not None
@@ -150,6 +158,35 @@ def test_replenishment_periods_tighten_the_bound_and_keep_it_valid() -> None:
             hb = hindsight_bound(sc, net, seed)
             cost = run_seed(sc.replace(policy=policy), seed, hindsight=False)
             assert hb.bound <= cost.kpis["total_cost"] + 1e-6, (kind, seed)
+
+
+def test_pattern_bound_keeps_shipments_whole_and_stays_valid() -> None:
+    """The pattern bound has the time-indexed LP's rows and whole shipments: at least the
+    LP (weak and strong) once converged, and still below every policy's cost."""
+    sc = _busy().replace(hindsight={"patterns_time_limit_s": 60.0})
+    net = build_network(sc)
+    policies: list[dict[str, object]] = [
+        {"kind": "rule_based"},
+        {"kind": "myopic"},
+        {"kind": "inventory_aware", "params": {"horizon_days": 2}},
+    ]
+    for seed in (0, 1):
+        hp = build_hindsight(sc, net, seed)
+        data = ProblemData.from_problem(hp.problem)
+        weak = timed_bound(hp, data, 30.0)
+        strong = timed_bound(hp, data, 60.0, strong=True)
+        pat = patterns_bound(hp, data, 60.0)
+        assert weak is not None and strong is not None and pat is not None
+        res, per_day = pat
+        assert res.converged
+        assert res.bound >= max(weak[0], strong[0]) - 1e-6 * res.bound
+        assert res.bound > weak[0] + 100.0  # split orders' shipments paid whole
+        assert np.isclose(sum(per_day), res.bound)
+        hb = hindsight_bound(sc, net, seed)
+        assert hb.method == "patterns" and np.isclose(hb.bound, res.bound)
+        for policy in policies:
+            cost = run_seed(sc.replace(policy=policy), seed, hindsight=False)
+            assert hb.bound <= cost.kpis["total_cost"] + 1e-6, (policy, seed)
 
 
 def test_store_protection_counts_in_the_bound() -> None:
