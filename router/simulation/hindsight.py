@@ -79,9 +79,10 @@ couple the patterns, and :mod:`router.pattern_bound` bounds that problem by Dant
 column generation, pricing each order with the exact one-order search. It is at least
 the strong LP (whose shipments are fractional) and every policy's plan is one pattern per
 order satisfying the rows, so it stays a lower bound. The value is a Lagrangian bound,
-valid whenever column generation stops. On the VN season it converges in about a
-minute, above the strong LP's value after fifteen; on the US season (8.1 M flows, where
-the LPs do not fit) in about four minutes at 7 GiB. Tried last; the largest bound wins.
+valid whenever column generation stops. On the VN season it converges in 65–80 s a
+seed, 0.2–0.7 % above the strong LP (seven minutes by PDLP); on the US season (8.1 M
+flows, where the LPs do not fit in memory) in four to five minutes at 7 GiB, 9–11 %
+above the pooled bound. Tried last; the largest bound wins.
 
 **Shelf rows** (:mod:`router.simulation.shelf_bound`). Walk-ins cost nothing when lost,
 so the bound cannot charge them, but they come at known times: when walk-ins empty a
