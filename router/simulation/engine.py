@@ -632,15 +632,17 @@ def run_seed(
     check: bool = False,
     progress: Callable[[int], None] | None = None,
     hindsight: bool | None = None,
+    status: Callable[[str], None] | None = None,
 ) -> SeedRun:
-    """One scenario on one seed, with its hindsight bound (unless disabled)."""
+    """One scenario on one seed, with its hindsight bound (unless disabled);
+    ``progress(days done)`` after each day, ``status(text)`` while the bound runs."""
     from router.simulation.hindsight import hindsight_bound
 
     net = build_network(scenario)
     replay = Replay(scenario, net, seed, check=check)
     run = replay.run(progress)
     if hindsight if hindsight is not None else scenario.hindsight.enabled:
-        hb = hindsight_bound(scenario, net, seed)
+        hb = hindsight_bound(scenario, net, seed, status=status)
         total = run.kpis["total_cost"]
         run.kpis["hindsight_cost"] = hb.bound
         run.kpis["hindsight_gap"] = _ratio(total - hb.bound, total)
@@ -719,7 +721,11 @@ def _run_many(
             if progress is not None:
                 progress(base + day, total, f"{sc.name} seed {seed} day {day}/{sc.days}")
 
-        r = run_seed(sc, seed, check=check, progress=tick)
+        def stage(text: str, base: int = base, seed: int = seed) -> None:
+            if progress is not None:
+                progress(base + sc.days, total, f"{sc.name} seed {seed} {text}")
+
+        r = run_seed(sc, seed, check=check, progress=tick, status=stage)
         if progress is not None:
             progress(base + per_seed, total, f"{sc.name} seed {seed} done")
         runs.append(r)

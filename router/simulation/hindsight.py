@@ -472,9 +472,17 @@ def decoupled_bound(hp: HindsightProblem) -> tuple[float, list[float]]:
     return sum(per_day), per_day
 
 
-def hindsight_bound(scenario: Scenario, net: BuiltNetwork, seed: int) -> HindsightBound:
-    """The hindsight bound of one seed (see the module docstring)."""
+def hindsight_bound(
+    scenario: Scenario,
+    net: BuiltNetwork,
+    seed: int,
+    status: Callable[[str], None] | None = None,
+) -> HindsightBound:
+    """The hindsight bound of one seed (see the module docstring); ``status(text)`` says
+    which bound is being computed (and, for the pattern bound, each round's values)."""
+    say = status if status is not None else (lambda text: None)
     start = time.perf_counter()
+    say("hindsight bound")
     hp = build_hindsight(scenario, net, seed)
     days = scenario.days
     n = len(hp.problem.orders)
@@ -502,12 +510,18 @@ def hindsight_bound(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
             bound, per_day = timed
             method = "timed"
         if spec.strong_time_limit_s > 0:
+            say("strong time-indexed LP")
             strong = timed_bound(hp, data, spec.strong_time_limit_s, strong=True)
             if strong is not None and (bound is None or strong[0] > bound):
                 bound, per_day = strong
                 method = "strong"
         if spec.patterns_time_limit_s > 0:
-            pat = patterns_bound(hp, data, spec.patterns_time_limit_s)
+            say("pattern bound")
+
+            def rounds(k: int, low: float, lp: float) -> None:
+                say(f"pattern bound round {k}: {low:,.0f} ≤ bound ≤ {lp:,.0f}")
+
+            pat = patterns_bound(hp, data, spec.patterns_time_limit_s, progress=rounds)
             if pat is not None and (bound is None or pat[0].bound > bound):
                 bound, per_day = pat[0].bound, pat[1]
                 method = "patterns"

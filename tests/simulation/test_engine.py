@@ -238,6 +238,20 @@ def test_progress_is_reported() -> None:
     assert [c[0] for c in calls] == sorted(c[0] for c in calls)
 
 
+def test_the_hindsight_bound_reports_its_rounds() -> None:
+    """The pattern bound takes minutes on a large season: the progress label says so,
+    round by round, while the count stays at the days done."""
+    calls: list[tuple[int, int, str]] = []
+    sc = small(days=2, seeds=1, hindsight={"patterns_time_limit_s": 30.0})
+    run(sc, progress=lambda d, t, s: calls.append((d, t, s)))
+    labels = [s for _, _, s in calls]
+    assert any(s.endswith("seed 0 hindsight bound") for s in labels)
+    rounds = [c for c in calls if "pattern bound round" in c[2]]
+    assert rounds and all(d == 2 for d, _, _ in rounds)
+    assert "≤ bound ≤" in rounds[-1][2]
+    assert [c[0] for c in calls] == sorted(c[0] for c in calls)
+
+
 def test_myopic_policy_is_registered() -> None:
     assert POLICIES["myopic"] is MyopicPolicy
     assert {"myopic", "rule_based", "batch"} <= set(POLICIES)
