@@ -30,7 +30,9 @@ is a lower bound on the problem with integral patterns (Lagrangian relaxation of
 coupling rows: each order keeps its own rules, each carry takes its best value in
 ``[0, w̄]``). A pricing cut off by the search's work limit gives a lower bound on
 ``v_o``, so L stays valid. The bound reported is the best L seen over the rounds of
-column generation, whatever the master LP's accuracy.
+column generation, whatever the master LP's accuracy (valid up to the search's float
+tolerance, a plan must beat its incumbent by 1e-9 relative). The cost per order (and so
+the hindsight's split by day) is the last master LP's, not the solution at the best π.
 """
 
 from __future__ import annotations
@@ -99,6 +101,15 @@ class _RowPricer(_Pricer):
             to_order @ (g_arc.T != 0).astype(np.float64)
             + pair_to_order @ (g_pair.T != 0).astype(np.float64)
         ).tocsr()
+
+    def price(
+        self, o: int, left: FloatArray | None = None
+    ) -> tuple[float, IntArray, IntArray, bool]:
+        """``v_o(π)`` as :meth:`router.patterns._Pricer.price`; without residual rows
+        (this pricer has no stock indices to take ``left`` from)."""
+        if left is not None:
+            raise ValueError("the row pricer prices at dual prices only, not on residuals")
+        return super().price(o)
 
     def set_duals(self, pi: FloatArray) -> None:
         self.arc_sur = np.asarray(self.g_arc.T @ -pi, dtype=np.float64)

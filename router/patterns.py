@@ -238,8 +238,8 @@ class _Pricer:
 
         ``left`` (per coupling row) limits the order to what is left of each row: then the
         pattern is the order's best plan on that residual stock and capacity. Past the
-        search's work limit the value is a lower bound (every unit at its cheapest, no
-        fixed cost) and the pattern is empty.
+        search's work limit the value is a lower bound (nothing shipped, or one fixed
+        cost, the least, and every unit at its cheapest) and the pattern is empty.
         """
         d, c = self.data, self.cand
         empty = np.zeros(0, dtype=np.int64)
@@ -268,8 +268,12 @@ class _Pricer:
                 bool(d.order_allow_split[o]),
             )
         except WorkLimitExceeded:
+            # a plan ships nothing (every unit at its penalty) or pays at least one
+            # shipment's fixed cost, and every unit at least its cheapest way
             least = np.minimum(pen, np.where(usable > 0, unit, np.inf).min(axis=0))
-            return float(least @ qty), empty, empty, False
+            open_ = (usable > 0).any(axis=1)
+            ships = float(fixed[open_].min()) if open_.any() else np.inf
+            return float(min(pen @ qty, ships + least @ qty)), empty, empty, False
         value = float(pen @ qty)
         arc_of = od.arc_of
         arcs: list[int] = []

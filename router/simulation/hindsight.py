@@ -76,13 +76,13 @@ invalid. The larger of the two LP values is reported.
 same rows with every shipment whole. Each order chooses one *pattern* (a complete plan
 of that order alone, paying each shipment's fixed cost in full); the time-indexed rows
 couple the patterns, and :mod:`router.pattern_bound` bounds that problem by Dantzig–Wolfe
-column generation, pricing each order with the exact one-order search. It is at least
-the strong LP (whose shipments are fractional) and every policy's plan is one pattern per
-order satisfying the rows, so it stays a lower bound. The value is a Lagrangian bound,
-valid whenever column generation stops. On the VN season it converges in 65–80 s a
-seed, 0.2–0.7 % above the strong LP (seven minutes by PDLP); on the US season (8.1 M
-flows, where the LPs do not fit in memory) in four to five minutes at 7 GiB, 9–11 %
-above the pooled bound. Tried last; the largest bound wins.
+column generation, pricing each order with the exact one-order search. Once
+converged it is at least the strong LP (whose shipments are fractional); every policy's
+plan is one pattern per order satisfying the rows, so it stays a lower bound. The value
+is a Lagrangian bound, valid whenever column generation stops. On the VN season it
+converges in 65–80 s a seed, 0.2–0.7 % above the strong LP (seven minutes by PDLP); on
+the US season (8.1 M flows, where the LPs do not fit in memory) in four to five minutes
+at 7 GiB, 9–11 % above the pooled bound. Tried last; the largest bound wins.
 
 **Shelf rows** (:mod:`router.simulation.shelf_bound`). Walk-ins cost nothing when lost,
 so the bound cannot charge them, but they come at known times: when walk-ins empty a
@@ -625,8 +625,9 @@ def patterns_bound(
     whole inside its patterns, so every policy's plan is still feasible."""
     start = time.perf_counter()
     lp = timed_lp(hp, data, "patterns", max_arcs=PATTERNS_MAX_ARCS)
-    if lp is None or hp.day_ucap is None:
+    if lp is None:
         return None
+    assert hp.day_ucap is not None  # timed_lp needs it
     A = lp.A_ub.tocsc()
     carries = sp.hstack([A[:, lp.co : lp.yo], A[:, lp.po :]], format="csc")
     carry_ub = np.concatenate([lp.ub[lp.co : lp.yo], lp.ub[lp.po :]])

@@ -123,6 +123,57 @@ def test_pricing_past_the_work_limit_keeps_the_bound_valid(
     assert dec.bound <= best + cost_tol("scip", best)
 
 
+@settings(max_examples=60, deadline=None)
+@given(problem=CONTESTED)
+def test_pricing_past_the_work_limit_is_a_bound_with_one_fixed_cost(
+    problem: dict[str, Any], monkeypatch_module: pytest.MonkeyPatch
+) -> None:
+    """The fallback value charges the least fixed cost when shipping is cheaper than
+    leaving everything unfilled: never above the exact value, never below the plain
+    every-unit-at-its-cheapest sum."""
+    data = compile_problem(problem)
+    cand = build_candidates(data)
+    pricer = _Pricer(data, cand, _Rows.of(data, cand))
+    exact = [pricer.price(o)[0] for o in range(data.num_orders)]
+    monkeypatch_module.setattr(router.order_search, "WORK_LIMIT", -1)
+    monkeypatch_module.setattr(router.order_search, "SUBSET_LIMIT", -1)
+    try:
+        for o in range(data.num_orders):
+            value, arcs, _, is_exact = pricer.price(o)
+            assert value <= exact[o] + 1e-9 * max(1.0, abs(exact[o]))
+            if not is_exact:
+                od = pricer.order_arrays(o)
+                least = np.minimum(od.pen, np.where(od.usable > 0, od.unit, np.inf).min(axis=0))
+                assert value >= float(least @ od.qty) - 1e-9
+                assert arcs.size == 0
+    finally:
+        monkeypatch_module.undo()
+
+
+def test_the_work_limit_fallback_is_hit_and_charges_a_fixed_cost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On 300 generated orders the search gives up on some orders when its limits are
+    cut; their values stay below the exact ones and above the plain sum of cheapest
+    units (a shipment's fixed cost is charged)."""
+    data = mid_instance()
+    cand = build_candidates(data)
+    pricer = _Pricer(data, cand, _Rows.of(data, cand))
+    exact = [pricer.price(o)[0] for o in range(data.num_orders)]
+    monkeypatch.setattr(router.order_search, "WORK_LIMIT", -1)
+    monkeypatch.setattr(router.order_search, "SUBSET_LIMIT", -1)
+    inexact = tighter = 0
+    for o in range(data.num_orders):
+        value, _, _, is_exact = pricer.price(o)
+        assert value <= exact[o] + 1e-9 * max(1.0, abs(exact[o]))
+        if not is_exact:
+            inexact += 1
+            od = pricer.order_arrays(o)
+            least = np.minimum(od.pen, np.where(od.usable > 0, od.unit, np.inf).min(axis=0))
+            tighter += value > float(least @ od.qty) + 1e-9
+    assert inexact > 0 and tighter > 0
+
+
 @pytest.fixture(scope="module")
 def monkeypatch_module() -> Any:
     mp = pytest.MonkeyPatch()
