@@ -50,7 +50,7 @@ from router.data import FloatArray, IntArray, ProblemData
 from router.patterns import _Master, _Pool, _price_round, _Pricer
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PatternBound:
     """The best Lagrangian bound seen, the last master LP's value (an upper estimate of
     what the bound could still reach), each order's cost in that LP, the units that LP

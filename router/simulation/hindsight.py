@@ -145,9 +145,9 @@ from router.single import SingleOrderRouter
 class HindsightBound:
     """The bound, how it was obtained (``lp``: the joint problem; ``timed``: the
     time-indexed LP; ``strong``: its strong form; ``patterns``: the pattern bound;
-    ``decoupled``), the bound
-    attributed to each day (in proportion to the hindsight plan's cost of that day's orders,
-    so the days add up), the seconds it took and the problem's size."""
+    ``decoupled``), the bound attributed to each day (in proportion to the hindsight
+    plan's cost of that day's orders, so the days add up), the seconds it took and the
+    problem's size."""
 
     bound: float
     method: str
@@ -554,6 +554,7 @@ class TimedLP:
     ``v = [x (arcs), u (lines), stock carries, y (ship_pairs), network carries]``;
     ``cand`` holds its arcs with their dated capacity."""
 
+    days: int
     cand: Candidates
     day_a: IntArray
     ship_pairs: IntArray
@@ -584,7 +585,7 @@ def timed_bound(
     lp = timed_lp(hp, data, "strong" if strong else "weak")
     if lp is None:
         return None
-    days = hp.supply.shape[0]  # type: ignore[union-attr]
+    days = lp.days
     cost, A_ub, b_ub, A_eq, qty, ub = lp.cost, lp.A_ub, lp.b_ub, lp.A_eq, lp.qty, lp.ub
     xo, uo, co, yo, po = lp.xo, lp.uo, lp.co, lp.yo, lp.po
     left = time_limit - (time.perf_counter() - start)
@@ -620,9 +621,9 @@ def patterns_bound(
 ) -> tuple[PatternBound, list[float]] | None:
     """The time-indexed problem with whole shipments, bounded by Dantzig–Wolfe column
     generation (:mod:`router.pattern_bound`), and the bound's split by day; None when it
-    is not available. Its coupling rows are the time-indexed LP's; each order's own rows (its
-    lines, one shipment per pair, at most one shipment if it may not split) are kept
-    whole inside its patterns, so every policy's plan is still feasible."""
+    is not available. Its coupling rows are the time-indexed LP's; each order's own rows
+    (its lines, one shipment per pair, at most one shipment if it may not split) are
+    kept whole inside its patterns, so every policy's plan is still feasible."""
     start = time.perf_counter()
     lp = timed_lp(hp, data, "patterns", max_arcs=PATTERNS_MAX_ARCS)
     if lp is None:
@@ -647,7 +648,7 @@ def patterns_bound(
     )
     if res is None or not math.isfinite(res.bound):
         return None
-    days = hp.supply.shape[0]  # type: ignore[union-attr]
+    days = lp.days
     day_cost = np.bincount(hp.order_day, weights=res.order_cost, minlength=days)
     total = day_cost.sum()
     share = day_cost / total if total > 0 else np.full(days, 1.0 / days)
@@ -821,7 +822,7 @@ def timed_lp(
     )
     ub = np.concatenate([cap_a, qty, stock_c.ub, np.ones(Y), pool_c.ub])
     cand = dataclasses.replace(cand, arc_cap=cap_a.astype(np.int64))
-    return TimedLP(cand, day_a, ns_pairs, cost, A_ub, b_ub, A_eq, qty, ub, xo, uo, co, yo, po)
+    return TimedLP(days, cand, day_a, ns_pairs, cost, A_ub, b_ub, A_eq, qty, ub, xo, uo, co, yo, po)
 
 
 @dataclass(frozen=True, eq=False)
