@@ -55,8 +55,7 @@ class PatternBound:
     """The best Lagrangian bound seen, the last master LP's value (an upper estimate of
     what the bound could still reach), each order's cost in that LP, the units that LP
     leaves unfilled and their penalty (the rest of its cost is shipping and handling),
-    the duals (≤ 0) of the coupling rows at which the bound was reached, and the
-    effort."""
+    and the effort."""
 
     bound: float
     lp: float
@@ -67,7 +66,6 @@ class PatternBound:
     order_cost: FloatArray
     unfilled: float
     penalty: float
-    pi: FloatArray
 
 
 class _RowPricer(_Pricer):
@@ -175,13 +173,10 @@ def pattern_bound(
     todo = np.arange(n_orders)
     pi = np.zeros(rhs.size)
     best, lp, rounds, z = -np.inf, np.inf, 0, np.zeros(0)
-    best_pi = pi
     for rnd in range(1, max_rounds + 1):
         if not _price_round(pricer, pool, todo, pi, value, deadline):
             break  # cut short: its values would mix two prices, so it gives no bound
-        here = lagrangian(pi, value)
-        if here > best:
-            best, best_pi = here, pi
+        best = max(best, lagrangian(pi, value))
         master.add(pool)
         out = master.solve(deadline - time.perf_counter())
         if out is None:
@@ -224,5 +219,4 @@ def pattern_bound(
         order_cost=order_cost,
         unfilled=unfilled,
         penalty=penalty,
-        pi=best_pi,
     )
