@@ -135,6 +135,11 @@ from router.simulation.flows import (
     store_targets,
 )
 from router.simulation.network import BuiltNetwork
+from router.simulation.replenishment_bound import (
+    ReplenishmentRows,
+    replenishment_arc_rows,
+    replenishment_rows,
+)
 from router.simulation.scenario import Scenario
 from router.simulation.shelf_bound import MINUTES_PER_DAY, ShelfWindows, shelf_windows, window_rows
 from router.simulation.state import SimState
@@ -178,6 +183,9 @@ class HindsightProblem:
     # Units of each sku that exist in the whole network by the end of each day (days,
     # skus): initial free stock + receipts + returns⁺, store transfers excluded.
     pool: IntArray | None = None
+    # What each store replenishment leaves at the warehouses
+    # (:mod:`router.simulation.replenishment_bound`).
+    replenishment: ReplenishmentRows | None = None
 
 
 def rate_envelope(cards: list[list[RateBand]]) -> list[RateBand]:
@@ -240,6 +248,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
     ret_delay = scenario.demand.returns.delay_days
     rules: list[tuple[np.ndarray, np.ndarray]] = []
     safety_by_day: list[IntArray] = []  # prefix minimum of the safety stock
+    safety_now: list[IntArray] = []  # the safety stock of each day
     day_ocap = np.zeros((days, n_nodes), dtype=np.int64)
     day_ucap = np.zeros((days, n_nodes), dtype=np.int64)
     from router.inventory.protection import protection_level, walkin_rates
@@ -255,6 +264,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
                 st.apply(ch)
         np.minimum(min_safety, st.safety, out=min_safety)
         safety_by_day.append(min_safety.copy())
+        safety_now.append(st.safety.copy())
         day_ocap[day] = np.where(st.enabled, st.order_cap, 0)
         day_ucap[day] = np.where(st.enabled, st.unit_cap, 0)
         enabled = st.enabled
@@ -297,6 +307,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
 
     orders: list[Order] = []
     order_day: list[int] = []
+    ordered = np.zeros((days, stock0.shape[1]), dtype=np.int64)  # units per (day, sku)
     order_minute: list[float] = []
     node_ids, sku_ids = net.node_ids, net.sku_ids
     for day in range(days):
@@ -305,6 +316,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         closed = [node_ids[i] for i in np.flatnonzero(~enabled).tolist()]
         no_ship = np.flatnonzero(enabled & ~ship & ever_ship).tolist()
         d = day_orders(net, scenario.demand, seed, day)
+        np.add.at(ordered[day], d.sku[d.sku >= 0], d.qty[d.sku >= 0])
         ret_day = day + ret_delay
         ret_stores = (
             rules[ret_day][0] & is_store if ret_day < days else np.zeros(n_nodes, dtype=bool)
@@ -437,6 +449,20 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         if rday < days:
             inflow[rday] += qty.sum(axis=0)
     np.add.at(inflow, (r_day, r_sku), r_qty)
+    repl = None
+    if spec is not None:
+        repl = replenishment_rows(
+            days=days,
+            order_days=receipt_days(spec, days),
+            free0=stock0,
+            receipts=rec,
+            returns=(r_day, r_sku, r_qty),
+            targets=targets,
+            is_store=is_store,
+            enabled=[rules[d][0] for d in range(days)],
+            safety=safety_now,
+            ordered=ordered,
+        )
     return HindsightProblem(
         problem,
         np.array(order_day, dtype=np.int64),
@@ -449,6 +475,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
         np.array(order_minute, dtype=np.float64),
         shelf if len(shelf) else None,
         np.cumsum(inflow, axis=0),
+        repl if repl is not None and len(repl) else None,
     )
 
 
@@ -775,6 +802,11 @@ def timed_lp(
         )
         caps = np.concatenate([hp.period_cap.ravel(), [np.iinfo(np.int64).max // 4]])
         limit(key_a, cap_a * on, caps, xo + ar, on.astype(np.float64))
+    if hp.replenishment is not None:
+        r_row, r_arc, r_val, r_rhs = replenishment_arc_rows(
+            hp.replenishment, day_a, node_a, sku_a, cap_a, data.num_skus
+        )
+        add(r_row, xo + r_arc, r_val, r_rhs)
     if hp.shelf is not None and hp.order_minute is not None:
         order_a = cand.pair_order[cand.arc_pair]
         time_a = day_a * MINUTES_PER_DAY + hp.order_minute[order_a]

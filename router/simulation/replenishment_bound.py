@@ -1,0 +1,164 @@
+"""Where store replenishment leaves the warehouses' units: rows for the hindsight LP.
+
+The time-indexed bound counts a warehouse's receipts at the warehouse and each store
+replenishment at the store, limited together by the network's total per (sku, day). So
+it may ship a unit from a warehouse and also count it on a store's shelf after a top-up,
+when the real top-up would have taken it from that warehouse. On the US season that
+freedom is most of the gap between the policies and the bound (benchmarks/RESULTS.md).
+
+What the engine does on the morning of a replenishment day ``d`` (after the day's
+receipts): each open store asks ``need_j = max(0, target_j − free_j − in transit_j)`` of
+each sku and the open warehouses send from their available stock ``avail_w = max(0,
+free_w − safety_w)``, nearest first, until the need is met or nothing is left. So per sku,
+with ``N = Σ_j need_j``, ``A = Σ_w avail_w`` and ``F_W = Σ_w free_w`` (open warehouses):
+
+* if ``A ≥ N`` everything is sent and the warehouses keep ``F_W − N``; since ``need_j ≥
+  target_j − free_j − in transit_j``, that is at most ``F − T``, with ``F`` all the free
+  stock of the network (in transit included) and ``T`` the open stores' targets;
+* otherwise they send all of A and keep ``Σ_w min(free_w, safety_w) ≤ σ``, their safety
+  stock.
+
+Either way the open warehouses keep at most ``max(F − T, σ)``. ``F`` is at most the
+network's free stock at the start, plus receipts by ``d`` and returns before ``d``
+(counted in full), less ``U``, the units the orders of the days before ``d`` reserved
+(walk-ins and write-offs only take away). Until the next replenishment those
+warehouses then give out at most what they kept plus their receipts after ``d``:
+
+    Σ x (open warehouses, sku, orders of days d … next − 1)  ≤  max(F₀ − T − U, σ) + R.
+
+The right side is convex in ``U``, so the row uses its chord over ``0 ≤ U ≤ Ū`` (``Ū``:
+the units of the sku ordered before ``d``, or the network's stock if less), which lies
+above it: ``Σ x + c·U ≤ g(0) + R`` with ``g(U) = max(F₀ − T − U, σ)`` and ``c = (g(0) −
+g(Ū)) / Ū``. When stock is plentiful (``F₀ − T − Ū ≥ σ``) the chord is the function and
+``c = 1``: the warehouses hold what the network holds beyond the stores' targets. Every
+coefficient is ≥ 0, so the pattern bound can price the rows like any other.
+
+Pure numpy; :mod:`router.simulation.hindsight` computes the inputs from the scenario and
+adds the rows to its time-indexed LP.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from router.data import FloatArray, IntArray
+
+
+@dataclass(frozen=True, eq=False)
+class ReplenishmentRows:
+    """Per store replenishment ``e`` (ordered on the morning of ``day[e]``, the period
+    running to ``end[e]`` inclusive) and sku: the open warehouses ``warehouse[e]`` give out
+    at most ``rhs[e, k] − slope[e, k] × U`` to the orders of the period, ``U`` the units of
+    sku k reserved by the orders of the days before ``day[e]``."""
+
+    day: IntArray  # (E,)
+    end: IntArray  # (E,)
+    warehouse: np.ndarray  # (E, nodes) bool: open warehouses on that morning
+    slope: FloatArray  # (E, skus) in [0, 1]
+    rhs: FloatArray  # (E, skus)
+
+    def __len__(self) -> int:
+        return int(self.day.size)
+
+
+def replenishment_rows(
+    *,
+    days: int,
+    order_days: list[int],
+    free0: IntArray,
+    receipts: dict[int, IntArray],
+    returns: tuple[IntArray, IntArray, IntArray],
+    targets: IntArray,
+    is_store: np.ndarray,
+    enabled: list[np.ndarray],
+    safety: list[IntArray],
+    ordered: IntArray,
+) -> ReplenishmentRows:
+    """The rows of the module docstring.
+
+    ``order_days``: the days the stores order on (every one the engine runs, even when the
+    units arrive after the horizon); ``free0``: on hand − reserved at the start, (nodes,
+    skus); ``receipts``: day → units received (warehouses); ``returns``: (day, sku, qty)
+    per returned line, counted in full; ``enabled`` / ``safety``: per day, after that
+    day's changes; ``ordered``: units ordered per (day, sku)."""
+    n_nodes, n_skus = free0.shape
+    inflow = np.zeros((days + 1, n_skus), dtype=np.float64)  # arrivals by day, network
+    inflow[0] += free0.sum(axis=0)
+    wh_rec = np.zeros((days + 1, n_nodes, n_skus), dtype=np.float64)
+    for d, qty in receipts.items():
+        if d < days:
+            inflow[d] += qty.sum(axis=0)
+            wh_rec[d] += qty
+    r_day, r_sku, r_qty = returns
+    returned = np.zeros((days + 1, n_skus), dtype=np.float64)
+    np.add.at(returned, (np.minimum(r_day, days), r_sku), r_qty)
+    cum_in = np.cumsum(inflow, axis=0)
+    cum_ret = np.cumsum(returned, axis=0)
+    cum_ordered = np.cumsum(ordered, axis=0)
+    send = sorted(d for d in set(order_days) if 0 <= d < days)
+    E = len(send)
+    day = np.array(send, dtype=np.int64)
+    end = np.array([send[i + 1] - 1 if i + 1 < E else days - 1 for i in range(E)], dtype=np.int64)
+    wh_mask = np.zeros((E, n_nodes), dtype=bool)
+    slope = np.zeros((E, n_skus), dtype=np.float64)
+    rhs = np.zeros((E, n_skus), dtype=np.float64)
+    for e, d in enumerate(send):
+        open_ = enabled[d]
+        wh = open_ & ~is_store
+        wh_mask[e] = wh
+        stores = open_ & is_store
+        target = targets[stores].sum(axis=0).astype(np.float64)
+        sigma = safety[d][wh].sum(axis=0).astype(np.float64)
+        # free stock by that morning: the start, receipts by d, returns before d
+        f0 = cum_in[d] + (cum_ret[d - 1] if d > 0 else 0.0)
+        u_max = cum_ordered[d - 1].astype(np.float64) if d > 0 else np.zeros(n_skus)
+        u_max = np.minimum(u_max, f0)
+        g0 = np.maximum(f0 - target, sigma)
+        g1 = np.maximum(f0 - target - u_max, sigma)
+        slope[e] = np.where(u_max > 0, (g0 - g1) / np.maximum(u_max, 1.0), 0.0)
+        later = wh_rec[d + 1 : end[e] + 1][:, wh].sum(axis=(0, 1))
+        rhs[e] = g0 + later
+    return ReplenishmentRows(day, end, wh_mask, slope, rhs)
+
+
+def replenishment_arc_rows(
+    rows: ReplenishmentRows,
+    arc_day: IntArray,
+    arc_node: IntArray,
+    arc_sku: IntArray,
+    arc_cap: FloatArray,
+    num_skus: int,
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """The rows over the arcs: (row per nonzero, arc per nonzero, coefficient per nonzero,
+    right-hand side per row). A row whose arcs cannot exceed its right-hand side is
+    dropped."""
+    r_l: list[IntArray] = []
+    a_l: list[IntArray] = []
+    v_l: list[FloatArray] = []
+    b_l: list[FloatArray] = []
+    n_rows = 0
+    for e in range(len(rows)):
+        d, end = int(rows.day[e]), int(rows.end[e])
+        inside = np.flatnonzero((arc_day >= d) & (arc_day <= end) & rows.warehouse[e][arc_node])
+        before = np.flatnonzero((arc_day < d) & (rows.slope[e][arc_sku] > 0))
+        arcs = np.concatenate([inside, before])
+        coef = np.concatenate([np.ones(inside.size), rows.slope[e][arc_sku[before]]])
+        sku = arc_sku[arcs]
+        most = np.bincount(sku, weights=coef * arc_cap[arcs], minlength=num_skus)
+        bind = most > rows.rhs[e] + 1e-9
+        rid = np.cumsum(bind) - 1
+        keep = bind[sku]
+        r_l.append(n_rows + rid[sku[keep]])
+        a_l.append(arcs[keep])
+        v_l.append(coef[keep])
+        b_l.append(rows.rhs[e][bind])
+        n_rows += int(bind.sum())
+    if not r_l:
+        z = np.zeros(0)
+        return z.astype(np.int64), z.astype(np.int64), z, z
+    return np.concatenate(r_l), np.concatenate(a_l), np.concatenate(v_l), np.concatenate(b_l)
+
+
+__all__ = ["ReplenishmentRows", "replenishment_arc_rows", "replenishment_rows"]
