@@ -3,8 +3,9 @@
 The time-indexed bound counts a warehouse's receipts at the warehouse and each store
 replenishment at the store, limited together by the network's total per (sku, day). So
 it may ship a unit from a warehouse and also count it on a store's shelf after a top-up,
-when the real top-up would have taken it from that warehouse. On the US season that
-freedom is most of the gap between the policies and the bound (benchmarks/RESULTS.md).
+when the real top-up would have taken it from that warehouse. (That freedom was thought
+to be most of the US season's gap to the bound; with these rows the pattern bound rises
+by 0.4 % only, benchmarks/RESULTS.md.)
 
 What the engine does on the morning of a replenishment day ``d`` (after the day's
 receipts): each open store asks ``need_j = max(0, target_j − free_j − in transit_j)`` of
@@ -32,6 +33,9 @@ above it: ``Σ x + c·U ≤ g(0) + R`` with ``g(U) = max(F₀ − T − U, σ)``
 g(Ū)) / Ū``. When stock is plentiful (``F₀ − T − Ū ≥ σ``) the chord is the function and
 ``c = 1``: the warehouses hold what the network holds beyond the stores' targets. Every
 coefficient is ≥ 0, so the pattern bound can price the rows like any other.
+
+The same holds per warehouse over the stores nearest to it (:func:`warehouse_rows`),
+chained over the replenishments.
 
 Pure numpy; :mod:`router.simulation.hindsight` computes the inputs from the scenario and
 adds the rows to its time-indexed LP.
@@ -161,4 +165,178 @@ def replenishment_arc_rows(
     return np.concatenate(r_l), np.concatenate(a_l), np.concatenate(v_l), np.concatenate(b_l)
 
 
-__all__ = ["ReplenishmentRows", "replenishment_arc_rows", "replenishment_rows"]
+@dataclass(frozen=True, eq=False)
+class WarehouseRows:
+    """The per-warehouse form (see :func:`warehouse_rows`): per replenishment ``e``, open
+    warehouse w and sku k, the orders of the period reserve at w at most ``rhs[e, w, k] −
+    slope[e, w, k] × V``, where ``V`` is what w reserved before ``day[e]`` plus what the
+    stores that top up from w (``near[e′] == w``, those with a target for k) reserved in
+    the period before each replenishment ``e′ ≤ e``."""
+
+    day: IntArray  # (E,)
+    end: IntArray  # (E,)
+    near: IntArray  # (E, nodes): each open store's nearest open warehouse, else -1
+    open_wh: np.ndarray  # (E, nodes) bool: the warehouses open that morning (rows only there)
+    slope: FloatArray  # (E, nodes, skus), in [0, 1]; warehouse rows only
+    rhs: FloatArray  # (E, nodes, skus)
+    stocked: np.ndarray  # (nodes, skus) bool: target > 0
+
+    def __len__(self) -> int:
+        return int(self.day.size)
+
+
+def warehouse_rows(
+    *,
+    days: int,
+    order_days: list[int],
+    free0: IntArray,
+    receipts: dict[int, IntArray],
+    returns: tuple[IntArray, IntArray, IntArray, IntArray],
+    targets: IntArray,
+    is_store: np.ndarray,
+    lat: FloatArray,
+    lon: FloatArray,
+    enabled: list[np.ndarray],
+    safety: list[IntArray],
+    ordered: IntArray,
+) -> WarehouseRows:
+    """Per warehouse, the same argument as the module's, with the engine's nearest-first
+    rule: a store asks its nearest open warehouse w first, so if w still has available
+    stock after the top-up, every store nearest to it got its whole need from it, and
+    ``F_w(after) ≤ max(F_w(before) − Σ_j need_j, safety_w)``.
+
+    A store's position (free + in transit) never exceeds ``max(target, free₀)`` plus its
+    returns so far (a top-up fills it to the target at most), so before replenishment e′
+    it is at most that less what it reserved since the previous one (since day 0 for the
+    first, from ``free₀``): ``need_j ≥ target_j − that``. Chaining the replenishments,
+    w keeps at most ``max(L_e, φ_e)`` with ``L_e = S_w(d_e) − V + Σ_{e′≤e} K_{w,e′}``
+    (``S_w``: its free stock at the start plus receipts; ``K``: its stores' excess over
+    target plus returns) and ``φ_e = max(φ_{e−1} + receipts since, safety)``, the most it
+    can hold after being emptied. Convex in V, so again the chord over ``0 ≤ V ≤ V̄``.
+    ``returns`` is (day, node, sku, qty) per returned line."""
+    n_nodes, n_skus = free0.shape
+    rec = np.zeros((days + 1, n_nodes, n_skus), dtype=np.float64)
+    for d, qty in receipts.items():
+        if d < days:
+            rec[d] += qty
+    cum_rec = np.cumsum(rec, axis=0)  # by the end of day t
+    r_day, r_node, r_sku, r_qty = returns
+    send = sorted(d for d in set(order_days) if 0 <= d < days)
+    E = len(send)
+    day = np.array(send, dtype=np.int64)
+    end = np.array([send[i + 1] - 1 if i + 1 < E else days - 1 for i in range(E)], dtype=np.int64)
+    cum_ordered = np.cumsum(ordered, axis=0).astype(np.float64)
+    stocked = (targets > 0) & is_store[:, None]
+    tgt = targets.astype(np.float64)
+    free = free0.astype(np.float64)
+    near = np.full((E, n_nodes), -1, dtype=np.int64)
+    open_wh = np.zeros((E, n_nodes), dtype=bool)
+    slope = np.zeros((E, n_nodes, n_skus), dtype=np.float64)
+    rhs = np.zeros((E, n_nodes, n_skus), dtype=np.float64)
+    cum_k = np.zeros((n_nodes, n_skus))  # Σ K per warehouse
+    cum_cap = np.zeros((n_nodes, n_skus))  # Σ of its stores' most reservable, for V̄
+    phi = np.zeros((n_nodes, n_skus))
+    prev = 0
+    for e, d in enumerate(send):
+        open_ = enabled[d]
+        wh = np.flatnonzero(open_ & ~is_store)
+        stores = np.flatnonzero(open_ & is_store)
+        open_wh[e, wh] = True
+        returned = np.zeros((n_nodes, n_skus))
+        before = r_day < d
+        np.add.at(returned, (r_node[before], r_sku[before]), r_qty[before])
+        if wh.size and stores.size:
+            dlat = lat[wh][None, :] - lat[stores][:, None]
+            dist = np.hypot(dlat, lon[wh][None, :] - lon[stores][:, None])
+            near[e, stores] = wh[np.argmin(dist, axis=1)]
+        base = free if e == 0 else np.maximum(tgt, free)
+        cap = np.maximum(tgt, free) + returned
+        j = np.flatnonzero(near[e] >= 0)
+        k_j = np.where(stocked[j], base[j] - tgt[j] + returned[j], 0.0)
+        np.add.at(cum_k, near[e, j], k_j)
+        np.add.at(cum_cap, near[e, j], np.where(stocked[j], cap[j], 0.0))
+        sigma = safety[d].astype(np.float64)
+        # the most w can hold after being emptied at some replenishment: safety + receipts
+        phi = sigma.copy() if e == 0 else np.maximum(phi + cum_rec[d] - cum_rec[prev], sigma)
+        s_w = free + cum_rec[d]
+        c0 = s_w + cum_k
+        v_max = s_w - rec[d] + cum_cap  # w's stock before day d, its stores' caps
+        v_max = np.minimum(v_max, cum_ordered[d - 1][None, :] if d > 0 else 0.0)
+        g0 = np.maximum(c0, phi)
+        g1 = np.maximum(c0 - v_max, phi)
+        sl = np.where(v_max > 0, (g0 - g1) / np.maximum(v_max, 1e-12), 0.0)
+        later = cum_rec[end[e]] - cum_rec[d]
+        slope[e, wh] = sl[wh]
+        rhs[e, wh] = g0[wh] + later[wh]
+        prev = d
+    return WarehouseRows(day, end, near, open_wh, slope, rhs, stocked)
+
+
+def warehouse_arc_rows(
+    rows: WarehouseRows,
+    arc_day: IntArray,
+    arc_node: IntArray,
+    arc_sku: IntArray,
+    arc_cap: FloatArray,
+    num_skus: int,
+) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """:class:`WarehouseRows` over the arcs, as :func:`replenishment_arc_rows`."""
+    n_nodes = rows.near.shape[1]
+    r_l: list[IntArray] = []
+    a_l: list[IntArray] = []
+    v_l: list[FloatArray] = []
+    b_l: list[FloatArray] = []
+    n_rows = 0
+    for e in range(len(rows)):
+        d, end = int(rows.day[e]), int(rows.end[e])
+        keys: list[IntArray] = []
+        arcs: list[IntArray] = []
+        coefs: list[FloatArray] = []
+        sl = rows.slope[e]
+        wh_e = rows.open_wh[e][arc_node]
+        inside = np.flatnonzero(wh_e & (arc_day >= d) & (arc_day <= end))
+        keys.append(arc_node[inside] * num_skus + arc_sku[inside])
+        arcs.append(inside)
+        coefs.append(np.ones(inside.size))
+        own = np.flatnonzero(wh_e & (arc_day < d))
+        keys.append(arc_node[own] * num_skus + arc_sku[own])
+        arcs.append(own)
+        coefs.append(sl[arc_node[own], arc_sku[own]])
+        for e2 in range(e + 1):
+            lo = int(rows.day[e2 - 1]) if e2 > 0 else 0
+            hi = int(rows.day[e2])
+            w_of = rows.near[e2][arc_node]
+            st_ = np.flatnonzero(
+                (w_of >= 0) & (arc_day >= lo) & (arc_day < hi) & rows.stocked[arc_node, arc_sku]
+            )
+            keys.append(w_of[st_] * num_skus + arc_sku[st_])
+            arcs.append(st_)
+            coefs.append(sl[w_of[st_], arc_sku[st_]])
+        key = np.concatenate(keys)
+        arc = np.concatenate(arcs)
+        coef = np.concatenate(coefs)
+        nz = coef > 0
+        key, arc, coef = key[nz], arc[nz], coef[nz]
+        most = np.bincount(key, weights=coef * arc_cap[arc], minlength=n_nodes * num_skus)
+        bind = most > rows.rhs[e].ravel() + 1e-9
+        rid = np.cumsum(bind) - 1
+        keep = bind[key]
+        r_l.append(n_rows + rid[key[keep]])
+        a_l.append(arc[keep])
+        v_l.append(coef[keep])
+        b_l.append(rows.rhs[e].ravel()[bind])
+        n_rows += int(bind.sum())
+    if not r_l:
+        z = np.zeros(0)
+        return z.astype(np.int64), z.astype(np.int64), z, z
+    return np.concatenate(r_l), np.concatenate(a_l), np.concatenate(v_l), np.concatenate(b_l)
+
+
+__all__ = [
+    "ReplenishmentRows",
+    "WarehouseRows",
+    "replenishment_arc_rows",
+    "replenishment_rows",
+    "warehouse_arc_rows",
+    "warehouse_rows",
+]

@@ -53,6 +53,31 @@ def _check_rows(sc: Scenario, seed: int) -> int:
         lhs = inside + rows.slope[e] * before
         assert (lhs <= rows.rhs[e] + 1e-9).all(), (e, np.max(lhs - rows.rhs[e]))
         said += int((rows.rhs[e] < hp.supply[end][rows.warehouse[e]].sum(axis=0)).sum())  # type: ignore[index]
+    return said + _check_warehouse_rows(hp, use)
+
+
+def _check_warehouse_rows(hp: Any, use: np.ndarray) -> int:
+    """The per-warehouse rows hold on the run's reservations; how many say more than
+    the warehouse's own stock would."""
+    rows = hp.warehouse_rows
+    assert rows is not None
+    said = 0
+    for e in range(len(rows)):
+        d, end = int(rows.day[e]), int(rows.end[e])
+        for w in np.flatnonzero(rows.open_wh[e]).tolist():
+            v = use[:d, w].sum(axis=0)
+            for e2 in range(e + 1):
+                lo = int(rows.day[e2 - 1]) if e2 > 0 else 0
+                mine = rows.near[e2] == w
+                v = v + (use[lo : int(rows.day[e2])][:, mine] * rows.stocked[mine]).sum(axis=(0, 1))
+            lhs = use[d : end + 1, w].sum(axis=0) + rows.slope[e, w] * v
+            assert (lhs <= rows.rhs[e, w] + 1e-9).all(), (e, w, np.max(lhs - rows.rhs[e, w]))
+            said += int(
+                (
+                    rows.rhs[e, w] - rows.slope[e, w] * v
+                    < hp.supply[end, w] - use[:d, w].sum(axis=0) - 1e-9
+                ).sum()
+            )
     return said
 
 

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.data import ProblemData
-from router.simulation.engine import run_seed
+from router.data import FloatArray, IntArray, ProblemData
+from router.simulation.engine import Replay, run_seed
 from router.simulation.hindsight import build_hindsight, hindsight_bound, timed_bound
 from router.simulation.network import build_network
+from router.simulation.scenario import Scenario
 from router.simulation.shelf_bound import MINUTES_PER_DAY, ShelfWindows, shelf_windows, window_rows
 from tests.simulation.conftest import small
 
@@ -282,3 +284,63 @@ def test_network_stock_counts_no_transfer_twice() -> None:
     assert (np.diff(hp.pool, axis=0) >= 0).all()
     # the per-node supply counts each store transfer on top of the warehouse stock
     assert hp.pool[-1].sum() < hp.supply[-1].sum()
+
+
+def _reservations(sc: Scenario, seed: int) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    """Every unit a real run reserved: (node, sku, its order's arrival time, units)."""
+    net = build_network(sc)
+    run = Replay(sc, net, seed)
+    commit = run._commit
+    log: list[tuple[int, int, float, int]] = []
+
+    def logged(k: int, order: Any, ships: list[Any]) -> None:
+        t = run.day * MINUTES_PER_DAY + float(run.today.minute[k])
+        for n, lines, _ in ships:
+            for s, q in lines:
+                log.append((n, s, t, q))
+        commit(k, order, ships)
+
+    run._commit = logged  # type: ignore[method-assign]
+    run.run()
+    a = np.array(log, dtype=np.float64).reshape(-1, 4)
+    return a[:, 0].astype(np.int64), a[:, 1].astype(np.int64), a[:, 2], a[:, 3]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seed=st.integers(0, 50),
+    scale=st.sampled_from([0.2, 0.5, 1.0]),
+    walkins=st.sampled_from([2, 8, 20]),
+    every=st.integers(1, 3),
+    lead=st.integers(0, 2),
+    kind=st.sampled_from(["rule_based", "myopic"]),
+    wave=st.sampled_from([0, 120]),
+)
+def test_every_run_satisfies_the_shelf_rows(
+    seed: int, scale: float, walkins: int, every: int, lead: int, kind: str, wave: int
+) -> None:
+    """The rows hold on a real run's reservations (every policy's plan must satisfy them;
+    waves route an order after it arrives, rejections write stock off)."""
+    sc = small(
+        days=6,
+        initial_stock={"scale": scale},
+        demand={
+            "orders_per_day": 60,
+            "walkins_per_store": walkins,
+            "pickup_share": 0.5,
+            "returns": {"rate": 0.2, "delay_days": 1},
+        },
+        replenishment={
+            "warehouse": {"every_days": 2, "factor": 1.0},
+            "store": {"every_days": every, "target": 1.0, "lead_days": lead},
+        },
+        rejections={"store_accuracy": 0.9},
+        policy={"kind": kind, "wave_minutes": wave},
+    )
+    net = build_network(sc)
+    hp = build_hindsight(sc, net, seed)
+    assert hp.shelf is not None
+    node, sku, t, qty = _reservations(sc, seed)
+    row, arc, rhs = window_rows(hp.shelf, node, sku, t, qty, len(net.sku_ids))
+    lhs = np.bincount(row, weights=qty[arc], minlength=rhs.size)
+    assert (lhs <= rhs + 1e-9).all(), float(np.max(lhs - rhs))
