@@ -82,7 +82,7 @@ plan is one pattern per order satisfying the rows, so it stays a lower bound. Th
 is a Lagrangian bound, valid whenever column generation stops. On the VN season it
 converges in 65–80 s a seed, 0.2–0.7 % above the strong LP (seven minutes by PDLP); on
 the US season (8.1 M flows, where the LPs do not fit in memory) in four to five minutes
-at 7 GiB, 9–11 % above the pooled bound. Tried last; the largest bound wins.
+at 8.3 GiB, about 10 % above the pooled bound. Tried last; the largest bound wins.
 
 **Shelf rows** (:mod:`router.simulation.shelf_bound`). Walk-ins cost nothing when lost,
 so the bound cannot charge them, but they come at known times: when walk-ins empty a
