@@ -101,10 +101,8 @@ def replenishment_rows(
     cum_in = np.cumsum(inflow, axis=0)
     cum_ret = np.cumsum(returned, axis=0)
     cum_ordered = np.cumsum(ordered, axis=0)
-    send = sorted(d for d in set(order_days) if 0 <= d < days)
-    E = len(send)
-    day = np.array(send, dtype=np.int64)
-    end = np.array([send[i + 1] - 1 if i + 1 < E else days - 1 for i in range(E)], dtype=np.int64)
+    day, end = _periods(order_days, days)
+    send, E = day.tolist(), day.size
     wh_mask = np.zeros((E, n_nodes), dtype=bool)
     slope = np.zeros((E, n_skus), dtype=np.float64)
     rhs = np.zeros((E, n_skus), dtype=np.float64)
@@ -138,31 +136,15 @@ def replenishment_arc_rows(
     """The rows over the arcs: (row per nonzero, arc per nonzero, coefficient per nonzero,
     right-hand side per row). A row whose arcs cannot exceed its right-hand side is
     dropped."""
-    r_l: list[IntArray] = []
-    a_l: list[IntArray] = []
-    v_l: list[FloatArray] = []
-    b_l: list[FloatArray] = []
-    n_rows = 0
+    out = _Rows()
     for e in range(len(rows)):
         d, end = int(rows.day[e]), int(rows.end[e])
         inside = np.flatnonzero((arc_day >= d) & (arc_day <= end) & rows.warehouse[e][arc_node])
         before = np.flatnonzero((arc_day < d) & (rows.slope[e][arc_sku] > 0))
         arcs = np.concatenate([inside, before])
         coef = np.concatenate([np.ones(inside.size), rows.slope[e][arc_sku[before]]])
-        sku = arc_sku[arcs]
-        most = np.bincount(sku, weights=coef * arc_cap[arcs], minlength=num_skus)
-        bind = most > rows.rhs[e] + 1e-9
-        rid = np.cumsum(bind) - 1
-        keep = bind[sku]
-        r_l.append(n_rows + rid[sku[keep]])
-        a_l.append(arcs[keep])
-        v_l.append(coef[keep])
-        b_l.append(rows.rhs[e][bind])
-        n_rows += int(bind.sum())
-    if not r_l:
-        z = np.zeros(0)
-        return z.astype(np.int64), z.astype(np.int64), z, z
-    return np.concatenate(r_l), np.concatenate(a_l), np.concatenate(v_l), np.concatenate(b_l)
+        out.add(arc_sku[arcs], arcs, coef, arc_cap, rows.rhs[e])
+    return out.arrays()
 
 
 @dataclass(frozen=True, eq=False)
@@ -221,10 +203,8 @@ def warehouse_rows(
             rec[d] += qty
     cum_rec = np.cumsum(rec, axis=0)  # by the end of day t
     r_day, r_node, r_sku, r_qty = returns
-    send = sorted(d for d in set(order_days) if 0 <= d < days)
-    E = len(send)
-    day = np.array(send, dtype=np.int64)
-    end = np.array([send[i + 1] - 1 if i + 1 < E else days - 1 for i in range(E)], dtype=np.int64)
+    day, end = _periods(order_days, days)
+    send, E = day.tolist(), day.size
     cum_ordered = np.cumsum(ordered, axis=0).astype(np.float64)
     stocked = (targets > 0) & is_store[:, None]
     tgt = targets.astype(np.float64)
@@ -281,12 +261,7 @@ def warehouse_arc_rows(
     num_skus: int,
 ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
     """:class:`WarehouseRows` over the arcs, as :func:`replenishment_arc_rows`."""
-    n_nodes = rows.near.shape[1]
-    r_l: list[IntArray] = []
-    a_l: list[IntArray] = []
-    v_l: list[FloatArray] = []
-    b_l: list[FloatArray] = []
-    n_rows = 0
+    out = _Rows()
     for e in range(len(rows)):
         d, end = int(rows.day[e]), int(rows.end[e])
         keys: list[IntArray] = []
@@ -316,20 +291,52 @@ def warehouse_arc_rows(
         arc = np.concatenate(arcs)
         coef = np.concatenate(coefs)
         nz = coef > 0
-        key, arc, coef = key[nz], arc[nz], coef[nz]
-        most = np.bincount(key, weights=coef * arc_cap[arc], minlength=n_nodes * num_skus)
-        bind = most > rows.rhs[e].ravel() + 1e-9
+        out.add(key[nz], arc[nz], coef[nz], arc_cap, rows.rhs[e].ravel())
+    return out.arrays()
+
+
+def _periods(order_days: list[int], days: int) -> tuple[IntArray, IntArray]:
+    """The replenishment mornings the engine runs (every one in the horizon, even when the
+    units arrive after it) and the last day of each one's period."""
+    send = sorted(d for d in set(order_days) if 0 <= d < days)
+    end = [send[i + 1] - 1 if i + 1 < len(send) else days - 1 for i in range(len(send))]
+    return np.array(send, dtype=np.int64), np.array(end, dtype=np.int64)
+
+
+class _Rows:
+    """Sparse rows gathered over the arcs, keeping only those that can bind."""
+
+    def __init__(self) -> None:
+        self.rows: list[IntArray] = []
+        self.arcs: list[IntArray] = []
+        self.vals: list[FloatArray] = []
+        self.rhs: list[FloatArray] = []
+        self.n = 0
+
+    def add(
+        self, key: IntArray, arc: IntArray, coef: FloatArray, arc_cap: FloatArray, rhs: FloatArray
+    ) -> None:
+        """One row per key (an index into ``rhs``) whose arcs could exceed it."""
+        most = np.bincount(key, weights=coef * arc_cap[arc], minlength=rhs.size)
+        bind = most > rhs + 1e-9
         rid = np.cumsum(bind) - 1
         keep = bind[key]
-        r_l.append(n_rows + rid[key[keep]])
-        a_l.append(arc[keep])
-        v_l.append(coef[keep])
-        b_l.append(rows.rhs[e].ravel()[bind])
-        n_rows += int(bind.sum())
-    if not r_l:
-        z = np.zeros(0)
-        return z.astype(np.int64), z.astype(np.int64), z, z
-    return np.concatenate(r_l), np.concatenate(a_l), np.concatenate(v_l), np.concatenate(b_l)
+        self.rows.append(self.n + rid[key[keep]])
+        self.arcs.append(arc[keep])
+        self.vals.append(coef[keep])
+        self.rhs.append(rhs[bind])
+        self.n += int(bind.sum())
+
+    def arrays(self) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+        if not self.rows:
+            z = np.zeros(0)
+            return z.astype(np.int64), z.astype(np.int64), z, z
+        return (
+            np.concatenate(self.rows),
+            np.concatenate(self.arcs),
+            np.concatenate(self.vals),
+            np.concatenate(self.rhs),
+        )
 
 
 __all__ = [
