@@ -114,10 +114,11 @@ policy's run satisfies them (checked on randomized runs in the tests). On the US
 they lift the pattern bound by 0.4 % only: the warehouses keep far more than they ship in
 a week, so this freedom was not what kept the bound low.
 
-The time-indexed LP's value is recomputed from its duals as a Lagrangian bound (every variable is
-bounded), so solver tolerances cannot lift it above the LP optimum. It is skipped above
-``hindsight.max_orders`` orders or :data:`TIMED_MAX_ARCS` flows, and dropped when HiGHS
-does not finish within ``hindsight.time_limit_s`` (its own limit, after the joint solve).
+The time-indexed LP's value is recomputed from its duals as a Lagrangian bound (every
+variable is bounded), so solver tolerances cannot lift it above the LP optimum. It is
+skipped above ``hindsight.max_orders`` orders or :data:`TIMED_MAX_ARCS` flows, and
+dropped when HiGHS does not finish within ``hindsight.time_limit_s`` (its own limit,
+after the joint solve).
 """
 
 from __future__ import annotations
