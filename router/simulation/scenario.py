@@ -111,10 +111,12 @@ class StockSpec(_Spec):
 
 
 class ReturnsSpec(_Spec):
-    """A share of online orders comes back to the store nearest the customer, restocking it."""
+    """A share of online orders comes back to the store nearest the customer, restocking it,
+    ``delay_days`` (at least one) after the order: the simulator draws a day's events
+    before routing its orders, so a same-day return would never reach the shelf."""
 
     rate: Share = 0.05
-    delay_days: NonNegInt = 4
+    delay_days: PosInt = 4
 
 
 class DemandSpec(_Spec):

@@ -49,6 +49,14 @@ def test_every_error_named_by_path(tmp_path: Path) -> None:
     assert "unknown policy 'psychic'" in str(info.value)
 
 
+def test_returns_come_back_a_day_later_at_the_earliest() -> None:
+    """A same-day return would be scheduled after the day's events were drawn and never
+    restock (a reviewer's finding): refused, by its path."""
+    with pytest.raises(BadInput) as info:
+        small(demand={"returns": {"rate": 0.2, "delay_days": 0}})
+    assert _paths(info.value) == {"demand.returns.delay_days"}
+
+
 def test_unknown_node_in_change() -> None:
     with pytest.raises(BadInput) as info:
         small(
