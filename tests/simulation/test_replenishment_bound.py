@@ -12,7 +12,12 @@ from hypothesis import strategies as st
 
 from router.data import ProblemData
 from router.simulation.engine import Replay
-from router.simulation.hindsight import build_hindsight, hindsight_bound, timed_bound
+from router.simulation.hindsight import (
+    HindsightProblem,
+    build_hindsight,
+    hindsight_bound,
+    timed_bound,
+)
 from router.simulation.network import build_network
 from router.simulation.replenishment_bound import replenishment_rows
 from router.simulation.scenario import Scenario
@@ -43,7 +48,7 @@ def _check_rows(sc: Scenario, seed: int) -> int:
     net = build_network(sc)
     hp = build_hindsight(sc, net, seed)
     rows = hp.replenishment
-    assert rows is not None
+    assert rows is not None and hp.supply is not None
     use, _ = _usage(sc, seed)
     said = 0
     for e in range(len(rows)):
@@ -52,15 +57,15 @@ def _check_rows(sc: Scenario, seed: int) -> int:
         before = use[:d].sum(axis=(0, 1))
         lhs = inside + rows.slope[e] * before
         assert (lhs <= rows.rhs[e] + 1e-9).all(), (e, np.max(lhs - rows.rhs[e]))
-        said += int((rows.rhs[e] < hp.supply[end][rows.warehouse[e]].sum(axis=0)).sum())  # type: ignore[index]
+        said += int((rows.rhs[e] < hp.supply[end][rows.warehouse[e]].sum(axis=0)).sum())
     return said + _check_warehouse_rows(hp, use)
 
 
-def _check_warehouse_rows(hp: Any, use: np.ndarray) -> int:
+def _check_warehouse_rows(hp: HindsightProblem, use: np.ndarray) -> int:
     """The per-warehouse rows hold on the run's reservations; how many say more than
     the warehouse's own stock would."""
     rows = hp.warehouse_rows
-    assert rows is not None
+    assert rows is not None and hp.supply is not None
     said = 0
     for e in range(len(rows)):
         d, end = int(rows.day[e]), int(rows.end[e])
