@@ -42,6 +42,7 @@ from router.simulation.flows import (
     receipt_plan,
     redirect_pickup,
     store_targets,
+    topup_distance,
 )
 from router.simulation.network import BuiltNetwork, build_network
 from router.simulation.policies import Policy, make_policy
@@ -279,7 +280,7 @@ class Replay:
             need = np.maximum(need, 0)
             if not need.any():
                 continue
-            d = np.hypot(self.node_lat[wh] - self.node_lat[i], self.node_lon[wh] - self.node_lon[i])
+            d = topup_distance(self.node_lat, self.node_lon, wh, np.array([i]))[0]
             sent = np.zeros_like(need)
             for k in np.argsort(d, kind="stable").tolist():
                 take = np.minimum(need, avail[k])

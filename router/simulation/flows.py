@@ -67,6 +67,16 @@ def transfer_arrivals(scenario: Scenario) -> list[int]:
     ]
 
 
+def topup_distance(
+    node_lat: FloatArray, node_lon: FloatArray, warehouses: IntArray, stores: IntArray
+) -> FloatArray:
+    """(stores, warehouses): how far each store sees each warehouse it tops up from (the
+    engine asks them nearest first, ties by index; planar degrees). One definition for
+    the engine and the hindsight bound's replenishment rows, which must rank alike."""
+    dlat = node_lat[warehouses][None, :] - node_lat[stores][:, None]
+    return np.asarray(np.hypot(dlat, node_lon[warehouses][None, :] - node_lon[stores][:, None]))
+
+
 def nearest(
     node_lat: FloatArray, node_lon: FloatArray, allowed: BoolArray, lat: float, lon: float
 ) -> int:

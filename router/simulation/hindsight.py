@@ -150,6 +150,7 @@ from router.simulation.flows import (
 from router.simulation.network import BuiltNetwork
 from router.simulation.replenishment_bound import (
     ReplenishmentRows,
+    TopUps,
     WarehouseRows,
     replenishment_arc_rows,
     replenishment_rows,
@@ -468,7 +469,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
     np.add.at(inflow, (r_day, r_sku), r_qty)
     repl = wrows = None
     if spec is not None:
-        wrows = warehouse_rows(
+        top_ups = TopUps(
             days=days,
             order_days=receipt_days(spec, days),
             free0=stock0,
@@ -482,18 +483,7 @@ def build_hindsight(scenario: Scenario, net: BuiltNetwork, seed: int) -> Hindsig
             safety=safety_now,
             ordered=ordered,
         )
-        repl = replenishment_rows(
-            days=days,
-            order_days=receipt_days(spec, days),
-            free0=stock0,
-            receipts=rec,
-            returns=(r_day, r_sku, r_qty),
-            targets=targets,
-            is_store=is_store,
-            enabled=[rules[d][0] for d in range(days)],
-            safety=safety_now,
-            ordered=ordered,
-        )
+        repl, wrows = replenishment_rows(top_ups), warehouse_rows(top_ups)
     return HindsightProblem(
         problem,
         np.array(order_day, dtype=np.int64),
@@ -836,7 +826,7 @@ def timed_lp(
         limit(key_a, cap_a * on, caps, xo + ar, on.astype(np.float64))
     if hp.replenishment is not None:
         r_row, r_arc, r_val, r_rhs = replenishment_arc_rows(
-            hp.replenishment, day_a, node_a, sku_a, cap_a, data.num_skus
+            hp.replenishment, day_a, node_a, sku_a, cap_a
         )
         add(r_row, xo + r_arc, r_val, r_rhs)
     if hp.warehouse_rows is not None:

@@ -48,71 +48,90 @@ from dataclasses import dataclass
 import numpy as np
 
 from router.data import FloatArray, IntArray
+from router.simulation.flows import topup_distance
 
 
 @dataclass(frozen=True, eq=False)
-class ReplenishmentRows:
-    """Per store replenishment ``e`` (ordered on the morning of ``day[e]``, the period
-    running to ``end[e]`` inclusive) and sku: the open warehouses ``warehouse[e]`` give out
-    at most ``rhs[e, k] − slope[e, k] × U`` to the orders of the period, ``U`` the units of
-    sku k reserved by the orders of the days before ``day[e]``."""
+class TopUps:
+    """What both row kinds are derived from (:mod:`router.simulation.hindsight` builds it
+    from the scenario): ``order_days`` the days the stores order on (every one the engine
+    runs, even when the units arrive after the horizon); ``free0`` on hand − reserved at
+    the start, (nodes, skus); ``receipts`` day → units received (warehouses); ``returns``
+    (day, node, sku, qty) per returned line, counted in full; ``targets`` the order-up-to
+    levels; ``enabled`` / ``safety`` per day, after that day's changes; ``ordered`` units
+    ordered per (day, sku)."""
 
-    day: IntArray  # (E,)
-    end: IntArray  # (E,)
-    warehouse: np.ndarray  # (E, nodes) bool: open warehouses on that morning
-    slope: FloatArray  # (E, skus) in [0, 1]
-    rhs: FloatArray  # (E, skus)
+    days: int
+    order_days: list[int]
+    free0: IntArray
+    receipts: dict[int, IntArray]
+    returns: tuple[IntArray, IntArray, IntArray, IntArray]
+    targets: IntArray
+    is_store: np.ndarray
+    lat: FloatArray
+    lon: FloatArray
+    enabled: list[np.ndarray]
+    safety: list[IntArray]
+    ordered: IntArray
+
+    def periods(self) -> tuple[IntArray, IntArray]:
+        """The replenishment mornings in the horizon and the last day of each one's
+        period."""
+        send = sorted(d for d in set(self.order_days) if 0 <= d < self.days)
+        end = [send[i + 1] - 1 if i + 1 < len(send) else self.days - 1 for i in range(len(send))]
+        return np.array(send, dtype=np.int64), np.array(end, dtype=np.int64)
+
+
+@dataclass(frozen=True, eq=False)
+class _Periods:
+    day: IntArray  # (E,): replenishment e is ordered on the morning of day[e]
+    end: IntArray  # (E,): the last day of its period
 
     def __len__(self) -> int:
         return int(self.day.size)
 
 
-def replenishment_rows(
-    *,
-    days: int,
-    order_days: list[int],
-    free0: IntArray,
-    receipts: dict[int, IntArray],
-    returns: tuple[IntArray, IntArray, IntArray],
-    targets: IntArray,
-    is_store: np.ndarray,
-    enabled: list[np.ndarray],
-    safety: list[IntArray],
-    ordered: IntArray,
-) -> ReplenishmentRows:
-    """The rows of the module docstring.
+@dataclass(frozen=True, eq=False)
+class ReplenishmentRows(_Periods):
+    """Per store replenishment ``e`` (ordered on the morning of ``day[e]``, the period
+    running to ``end[e]`` inclusive) and sku: the open warehouses ``warehouse[e]`` give out
+    at most ``rhs[e, k] − slope[e, k] × U`` to the orders of the period, ``U`` the units of
+    sku k reserved by the orders of the days before ``day[e]``."""
 
-    ``order_days``: the days the stores order on (every one the engine runs, even when the
-    units arrive after the horizon); ``free0``: on hand − reserved at the start, (nodes,
-    skus); ``receipts``: day → units received (warehouses); ``returns``: (day, sku, qty)
-    per returned line, counted in full; ``enabled`` / ``safety``: per day, after that
-    day's changes; ``ordered``: units ordered per (day, sku)."""
+    warehouse: np.ndarray  # (E, nodes) bool: open warehouses on that morning
+    slope: FloatArray  # (E, skus) in [0, 1]
+    rhs: FloatArray  # (E, skus)
+
+
+def replenishment_rows(t: TopUps) -> ReplenishmentRows:
+    """The rows of the module docstring."""
+    days, free0, targets, is_store = t.days, t.free0, t.targets, t.is_store
     n_nodes, n_skus = free0.shape
     inflow = np.zeros((days + 1, n_skus), dtype=np.float64)  # arrivals by day, network
     inflow[0] += free0.sum(axis=0)
     wh_rec = np.zeros((days + 1, n_nodes, n_skus), dtype=np.float64)
-    for d, qty in receipts.items():
+    for d, qty in t.receipts.items():
         if d < days:
             inflow[d] += qty.sum(axis=0)
             wh_rec[d] += qty
-    r_day, r_sku, r_qty = returns
+    r_day, _, r_sku, r_qty = t.returns
     returned = np.zeros((days + 1, n_skus), dtype=np.float64)
     np.add.at(returned, (np.minimum(r_day, days), r_sku), r_qty)
     cum_in = np.cumsum(inflow, axis=0)
     cum_ret = np.cumsum(returned, axis=0)
-    cum_ordered = np.cumsum(ordered, axis=0)
-    day, end = _periods(order_days, days)
+    cum_ordered = np.cumsum(t.ordered, axis=0)
+    day, end = t.periods()
     send, E = day.tolist(), day.size
     wh_mask = np.zeros((E, n_nodes), dtype=bool)
     slope = np.zeros((E, n_skus), dtype=np.float64)
     rhs = np.zeros((E, n_skus), dtype=np.float64)
     for e, d in enumerate(send):
-        open_ = enabled[d]
+        open_ = t.enabled[d]
         wh = open_ & ~is_store
         wh_mask[e] = wh
         stores = open_ & is_store
         target = targets[stores].sum(axis=0).astype(np.float64)
-        sigma = safety[d][wh].sum(axis=0).astype(np.float64)
+        sigma = t.safety[d][wh].sum(axis=0).astype(np.float64)
         # free stock by that morning: the start, receipts by d, returns before d
         f0 = cum_in[d] + (cum_ret[d - 1] if d > 0 else 0.0)
         u_max = cum_ordered[d - 1].astype(np.float64) if d > 0 else np.zeros(n_skus)
@@ -131,7 +150,6 @@ def replenishment_arc_rows(
     arc_node: IntArray,
     arc_sku: IntArray,
     arc_cap: FloatArray,
-    num_skus: int,
 ) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
     """The rows over the arcs: (row per nonzero, arc per nonzero, coefficient per nonzero,
     right-hand side per row). A row whose arcs cannot exceed its right-hand side is
@@ -148,40 +166,21 @@ def replenishment_arc_rows(
 
 
 @dataclass(frozen=True, eq=False)
-class WarehouseRows:
+class WarehouseRows(_Periods):
     """The per-warehouse form (see :func:`warehouse_rows`): per replenishment ``e``, open
     warehouse w and sku k, the orders of the period reserve at w at most ``rhs[e, w, k] −
     slope[e, w, k] × V``, where ``V`` is what w reserved before ``day[e]`` plus what the
     stores that top up from w (``near[e′] == w``, those with a target for k) reserved in
     the period before each replenishment ``e′ ≤ e``."""
 
-    day: IntArray  # (E,)
-    end: IntArray  # (E,)
     near: IntArray  # (E, nodes): each open store's nearest open warehouse, else -1
     open_wh: np.ndarray  # (E, nodes) bool: the warehouses open that morning (rows only there)
     slope: FloatArray  # (E, nodes, skus), in [0, 1]; warehouse rows only
     rhs: FloatArray  # (E, nodes, skus)
     stocked: np.ndarray  # (nodes, skus) bool: target > 0
 
-    def __len__(self) -> int:
-        return int(self.day.size)
 
-
-def warehouse_rows(
-    *,
-    days: int,
-    order_days: list[int],
-    free0: IntArray,
-    receipts: dict[int, IntArray],
-    returns: tuple[IntArray, IntArray, IntArray, IntArray],
-    targets: IntArray,
-    is_store: np.ndarray,
-    lat: FloatArray,
-    lon: FloatArray,
-    enabled: list[np.ndarray],
-    safety: list[IntArray],
-    ordered: IntArray,
-) -> WarehouseRows:
+def warehouse_rows(t: TopUps) -> WarehouseRows:
     """Per warehouse, the same argument as the module's, with the engine's nearest-first
     rule: a store asks its nearest open warehouse w first, so if w still has available
     stock after the top-up, every store nearest to it got its whole need from it, and
@@ -194,18 +193,18 @@ def warehouse_rows(
     w keeps at most ``max(L_e, φ_e)`` with ``L_e = S_w(d_e) − V + Σ_{e′≤e} K_{w,e′}``
     (``S_w``: its free stock at the start plus receipts; ``K``: its stores' excess over
     target plus returns) and ``φ_e = max(φ_{e−1} + receipts since, safety)``, the most it
-    can hold after being emptied. Convex in V, so again the chord over ``0 ≤ V ≤ V̄``.
-    ``returns`` is (day, node, sku, qty) per returned line."""
+    can hold after being emptied. Convex in V, so again the chord over ``0 ≤ V ≤ V̄``."""
+    days, free0, targets, is_store = t.days, t.free0, t.targets, t.is_store
     n_nodes, n_skus = free0.shape
     rec = np.zeros((days + 1, n_nodes, n_skus), dtype=np.float64)
-    for d, qty in receipts.items():
+    for d, qty in t.receipts.items():
         if d < days:
             rec[d] += qty
     cum_rec = np.cumsum(rec, axis=0)  # by the end of day t
-    r_day, r_node, r_sku, r_qty = returns
-    day, end = _periods(order_days, days)
+    r_day, r_node, r_sku, r_qty = t.returns
+    day, end = t.periods()
     send, E = day.tolist(), day.size
-    cum_ordered = np.cumsum(ordered, axis=0).astype(np.float64)
+    cum_ordered = np.cumsum(t.ordered, axis=0).astype(np.float64)
     stocked = (targets > 0) & is_store[:, None]
     tgt = targets.astype(np.float64)
     free = free0.astype(np.float64)
@@ -218,24 +217,22 @@ def warehouse_rows(
     phi = np.zeros((n_nodes, n_skus))
     prev = 0
     for e, d in enumerate(send):
-        open_ = enabled[d]
+        open_ = t.enabled[d]
         wh = np.flatnonzero(open_ & ~is_store)
         stores = np.flatnonzero(open_ & is_store)
         open_wh[e, wh] = True
         returned = np.zeros((n_nodes, n_skus))
         before = r_day < d
         np.add.at(returned, (r_node[before], r_sku[before]), r_qty[before])
-        if wh.size and stores.size:
-            dlat = lat[wh][None, :] - lat[stores][:, None]
-            dist = np.hypot(dlat, lon[wh][None, :] - lon[stores][:, None])
-            near[e, stores] = wh[np.argmin(dist, axis=1)]
+        if wh.size and stores.size:  # the engine's ranking: first of the nearest
+            near[e, stores] = wh[np.argmin(topup_distance(t.lat, t.lon, wh, stores), axis=1)]
         base = free if e == 0 else np.maximum(tgt, free)
         cap = np.maximum(tgt, free) + returned
         j = np.flatnonzero(near[e] >= 0)
         k_j = np.where(stocked[j], base[j] - tgt[j] + returned[j], 0.0)
         np.add.at(cum_k, near[e, j], k_j)
         np.add.at(cum_cap, near[e, j], np.where(stocked[j], cap[j], 0.0))
-        sigma = safety[d].astype(np.float64)
+        sigma = t.safety[d].astype(np.float64)
         # the most w can hold after being emptied at some replenishment: safety + receipts
         phi = sigma.copy() if e == 0 else np.maximum(phi + cum_rec[d] - cum_rec[prev], sigma)
         s_w = free + cum_rec[d]
@@ -295,14 +292,6 @@ def warehouse_arc_rows(
     return out.arrays()
 
 
-def _periods(order_days: list[int], days: int) -> tuple[IntArray, IntArray]:
-    """The replenishment mornings the engine runs (every one in the horizon, even when the
-    units arrive after it) and the last day of each one's period."""
-    send = sorted(d for d in set(order_days) if 0 <= d < days)
-    end = [send[i + 1] - 1 if i + 1 < len(send) else days - 1 for i in range(len(send))]
-    return np.array(send, dtype=np.int64), np.array(end, dtype=np.int64)
-
-
 class _Rows:
     """Sparse rows gathered over the arcs, keeping only those that can bind."""
 
@@ -341,6 +330,7 @@ class _Rows:
 
 __all__ = [
     "ReplenishmentRows",
+    "TopUps",
     "WarehouseRows",
     "replenishment_arc_rows",
     "replenishment_rows",

@@ -19,7 +19,7 @@ from router.simulation.hindsight import (
     timed_bound,
 )
 from router.simulation.network import build_network
-from router.simulation.replenishment_bound import replenishment_rows
+from router.simulation.replenishment_bound import TopUps, replenishment_rows
 from router.simulation.scenario import Scenario
 from tests.simulation.conftest import small
 
@@ -177,16 +177,20 @@ def test_the_chord_is_the_function_when_stock_is_plentiful() -> None:
     14 − 6 = 8, plus what it receives in the period."""
     is_store = np.array([False, True])
     rows = replenishment_rows(
-        days=4,
-        order_days=[1, 3],
-        free0=np.array([[10], [4]]),
-        receipts={2: np.array([[5], [0]])},
-        returns=(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)),
-        targets=np.array([[0], [6]]),
-        is_store=is_store,
-        enabled=[np.array([True, True])] * 4,
-        safety=[np.zeros((2, 1), np.int64)] * 4,
-        ordered=np.array([[3], [2], [0], [0]]),
+        TopUps(
+            days=4,
+            order_days=[1, 3],
+            free0=np.array([[10], [4]]),
+            receipts={2: np.array([[5], [0]])},
+            returns=(np.zeros(0, np.int64),) * 4,
+            targets=np.array([[0], [6]]),
+            is_store=is_store,
+            lat=np.zeros(2),
+            lon=np.zeros(2),
+            enabled=[np.array([True, True])] * 4,
+            safety=[np.zeros((2, 1), np.int64)] * 4,
+            ordered=np.array([[3], [2], [0], [0]]),
+        )
     )
     assert list(rows.day) == [1, 3] and list(rows.end) == [2, 3]
     # event 1: F₀ = 14, T = 6, Ū = 3 → g = 8 − U exactly (slope 1); receipts on day 2
@@ -200,15 +204,19 @@ def test_the_chord_lies_above_the_kink() -> None:
     """Scarce: F₀ − T = 2 but up to 6 units could have been used before: g(U) = max(2 −
     U, 0) on [0, 6], chord from (0, 2) to (6, 0): slope 1/3."""
     rows = replenishment_rows(
-        days=2,
-        order_days=[1],
-        free0=np.array([[5], [3]]),
-        receipts={},
-        returns=(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64)),
-        targets=np.array([[0], [6]]),
-        is_store=np.array([False, True]),
-        enabled=[np.array([True, True])] * 2,
-        safety=[np.zeros((2, 1), np.int64)] * 2,
-        ordered=np.array([[6], [0]]),
+        TopUps(
+            days=2,
+            order_days=[1],
+            free0=np.array([[5], [3]]),
+            receipts={},
+            returns=(np.zeros(0, np.int64),) * 4,
+            targets=np.array([[0], [6]]),
+            is_store=np.array([False, True]),
+            lat=np.zeros(2),
+            lon=np.zeros(2),
+            enabled=[np.array([True, True])] * 2,
+            safety=[np.zeros((2, 1), np.int64)] * 2,
+            ordered=np.array([[6], [0]]),
+        )
     )
     assert rows.slope[0, 0] == pytest.approx(1 / 3) and rows.rhs[0, 0] == pytest.approx(2)
